@@ -1,0 +1,47 @@
+# Two entry points for a fresh Debian/Ubuntu machine with Python 3.11:
+#   make run   - set up, start local SecantusDB + Redis when needed, run web, worker, clock
+#                and a fake Shopify store to sync from (http://127.0.0.1:8800/shops/mystore)
+#   make test  - set up, then lint, type-check and run the whole test suite
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+
+.PHONY: run test lint pytest services stop-services clean bench
+
+$(STAMP): pyproject.toml
+	./scripts/bootstrap.sh
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	rm -f $(VENV)/.installed-* && touch $@
+
+# Procfile.dev = the Procfile's web, worker and clock on loopback, plus a demo Shopify store
+# that signs its webhooks with the same development client secret.
+PORT ?= 8000
+run: export SHOPSYNC_PUBLIC_URL ?= http://127.0.0.1:$(PORT)
+run: export SHOPIFY_CLIENT_SECRET ?= demo-client-secret
+run: $(STAMP)
+	$(BIN)/python scripts/local_services.py start
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start -f Procfile.dev -p $(PORT)
+
+services: $(STAMP)
+	$(BIN)/python scripts/local_services.py start
+
+stop-services:
+	$(BIN)/python scripts/local_services.py stop
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+pytest: $(STAMP)
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/pytest -q
+
+test: lint pytest
+
+clean:
+	rm -rf $(VENV) .local .pytest_cache .mypy_cache .ruff_cache
+
+bench: $(STAMP)
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m bench.sync_throughput

@@ -1,0 +1,185 @@
+"""The control API's Flask application factory and the `shopsync` command."""
+
+from __future__ import annotations
+
+import argparse
+import atexit
+import logging
+import os
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from flask import Flask, Response, jsonify
+from pymongo import MongoClient
+
+from config_db import api as config_api
+from config_db.mongo import MongoConnection, MongoDocument
+from config_db.openapi import build_document
+from config_db.repository import build_repository
+from config_db.settings import Settings, get_settings
+from config_db.web import (
+    EXTENSION,
+    ApiJSONProvider,
+    ConfigContext,
+    register_error_handlers,
+    require_api_key,
+)
+from stores import api as stores_api
+from stores.queries import StoreQueries
+from sync.broker import get_broker
+
+VERSION = "0.1.0"
+LOG_FORMAT = "%(asctime)s %(levelname)s [%(process)d] %(name)s: %(message)s"
+# The config POST tries webhook registration once, quickly; a worker retries failures.
+REGISTER_ATTEMPTS = 2
+OPENAPI_SELF = {
+    "get": {"summary": "This document", "security": [], "responses": {"200": {"description": "OK"}}}
+}
+
+
+def create_app(
+    settings: Settings | None = None, *, mongo_client: MongoClient[MongoDocument] | None = None
+) -> Flask:
+    """Build the control API: settings, MongoDB, broker, blueprints, error handlers."""
+    settings = settings or get_settings()
+    settings.check_runnable()
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
+    app = Flask(__name__)
+    app.json = ApiJSONProvider(app)
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    # GIDs in paths ("gid://shopify/...") must keep their double slash.
+    app.url_map.merge_slashes = False
+    get_broker(settings)  # before any actor module is imported
+    from sync.runtime import build_services
+
+    mongo = MongoConnection(settings, client=mongo_client)
+    atexit.register(mongo.close)
+    services = build_services(settings, mongo)
+    app.extensions[EXTENSION] = ConfigContext(
+        settings=settings,
+        mongo=mongo,
+        repository=services.repository,
+        readiness_checks={
+            "mongodb": services.repository.ping,
+            "redis": lambda: None if services.redis.ping() else None,
+        },
+    )
+    app.extensions[stores_api.EXTENSION] = StoreQueries(services.repository, services.databases)
+    _wire_sync_and_webhooks(app, services)
+    register_error_handlers(app)
+    app.before_request(require_api_key)
+    _register_blueprints(app)
+    services.repository.ensure_indexes_quietly()
+    return app
+
+
+def _wire_sync_and_webhooks(app: Flask, services: Any) -> None:
+    """What a saved or disabled client sets in motion: its database, a sync, webhooks."""
+    from sync import tasks
+    from sync.launcher import SyncLauncher
+    from sync.shopify import ShopifyClient
+    from sync.throttle import RedisThrottle
+    from webhooks import api as webhooks_api
+    from webhooks import tasks as webhook_tasks
+    from webhooks.intake import SeenEvents, WebhookIntake
+    from webhooks.subscriptions import register_webhooks
+
+    launcher = SyncLauncher(services.databases, tasks.run_sync_job.send, services.coordinator)
+    quick = ShopifyClient(
+        services.http,
+        RedisThrottle(services.redis),
+        max_attempts=REGISTER_ATTEMPTS,
+        backoff_cap_seconds=1.0,
+    )
+
+    def register(client_key: str) -> Any:
+        return register_webhooks(services, client_key, shopify=quick)
+
+    def on_client_saved(client_key: str) -> dict[str, Any]:
+        store_db = services.databases.ensure(client_key)
+        launch = launcher.start(client_key, "full", trigger="config")
+        answer: dict[str, Any] = {"database": store_db.name, "syncJobId": launch.job["_id"]}
+        if not launch.enqueued:
+            answer["warning"] = "broker unavailable: the scheduler will enqueue this job"
+        answer["webhooks"] = _register_or_retry(register, webhook_tasks, client_key)
+        return answer
+
+    def on_client_disabled(client_key: str, purge: bool) -> None:
+        if purge:
+            services.repository.mark_purged(client_key)
+            services.databases.drop(client_key)
+
+    context: ConfigContext = app.extensions[EXTENSION]
+    context.on_client_saved, context.on_client_disabled = on_client_saved, on_client_disabled
+    app.extensions["shopsync.sync"] = launcher
+    app.extensions[webhooks_api.EXTENSION] = webhooks_api.WebhookServices(
+        intake=WebhookIntake(
+            services.settings,
+            services.repository,
+            services.databases,
+            webhook_tasks.apply_webhook.send,
+            SeenEvents(services.redis),
+        ),
+        register=register,
+        webhook_max_body_bytes=services.settings.webhook_max_body_bytes,
+    )
+
+
+def _register_or_retry(
+    register: Callable[[str], Any], webhook_tasks: Any, client_key: str
+) -> dict[str, Any]:
+    """Register now; a failure never fails the config write and is retried by a worker."""
+    registration = register(client_key)
+    result: dict[str, Any] = registration.to_dict()
+    if registration.status != "failed":
+        return result
+    if registration.auth:
+        result["retry"] = "not queued: Shopify refused the token; fix adminShopToken"
+        return result
+    try:
+        webhook_tasks.register_store_webhooks.send(client_key)
+        result["retry"] = "queued"
+    except Exception:  # noqa: BLE001 - the broker is down too: the clock retries later
+        result["retry"] = "by the clock: broker unavailable"
+    return result
+
+
+def _register_blueprints(app: Flask) -> None:
+    from sync import api as sync_api
+    from webhooks import api as webhooks_api
+
+    paths: dict[str, Any] = {"/api/openapi.json": OPENAPI_SELF}
+    for module in (config_api, sync_api, stores_api, webhooks_api):
+        app.register_blueprint(module.blueprint)
+        paths.update(module.OPENAPI_PATHS)
+    document = build_document(paths, VERSION)
+
+    @app.get("/api/openapi.json")
+    def openapi() -> Response:
+        """The OpenAPI 3.1 document of this API."""
+        return jsonify(document)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`shopsync web|worker|clock|init-db`: run a process with settings from the environment."""
+    parser = argparse.ArgumentParser(prog="shopsync")
+    parser.add_argument("command", choices=["web", "worker", "clock", "init-db"])
+    args = parser.parse_args(argv)
+    settings = get_settings()
+    if args.command == "init-db":
+        build_repository(settings, MongoConnection(settings)).ensure_indexes()
+        print("appconfig indexes ready")
+        return 0
+    if args.command == "web":
+        bind = f"0.0.0.0:{os.environ.get('PORT', '8000')}"
+        os.execvp("gunicorn", ["gunicorn", "--bind", bind, "app:create_app()"])
+    if args.command == "clock":
+        os.execvp(sys.executable, [sys.executable, "-m", "sync.scheduler"])
+    os.execvp("dramatiq", ["dramatiq", "sync.tasks", "webhooks.tasks"])
+    return 0  # pragma: no cover - exec does not return
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Configuration: settings, client configs and shops in the `appconfig` database."""

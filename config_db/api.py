@@ -1,0 +1,149 @@
+"""/api/config/*: create, read, update and disable client configs; health checks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, jsonify, request
+
+from config_db.errors import ValidationFailed
+from config_db.models import ClientConfig, parse_client_config, parse_client_patch
+from config_db.openapi import operation, path_param, query_param
+from config_db.web import context, read_json_object
+
+blueprint = Blueprint("config", __name__)
+
+CLIENT_KEY = path_param("clientKey", "The client's key (its store database name)")
+CONFIG_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["clientKey", "adminApiBaseUrl", "adminShopToken"],
+    "properties": {name: {"type": "string"} for name in ClientConfig.model_fields},
+}
+OPENAPI_PATHS: dict[str, dict[str, Any]] = {
+    "/health": {"get": operation("Liveness", (200,), public=True)},
+    "/health/ready": {"get": operation("Readiness of MongoDB and Redis", (200, 503), public=True)},
+    "/api/config/sync": {
+        "post": operation(
+            "Create or replace a client config and enqueue its full sync",
+            (202, 400, 401, 409, 413, 503),
+            body=CONFIG_SCHEMA,
+        )
+    },
+    "/api/config/clients": {
+        "get": operation(
+            "List clients (secrets masked)",
+            (200, 401),
+            params=[query_param("status", "Only clients with this status", {"type": "string"})],
+        )
+    },
+    "/api/config/clients/{clientKey}": {
+        "get": operation("One client (secrets masked)", (200, 401, 404), params=[CLIENT_KEY]),
+        "patch": operation(
+            "Change some fields of a client",
+            (200, 400, 401, 404, 409),
+            params=[CLIENT_KEY],
+            body={"type": "object"},
+        ),
+        "delete": operation(
+            "Disable a client; purge=true also drops its store database",
+            (200, 401, 404),
+            params=[
+                CLIENT_KEY,
+                query_param("purge", "Drop the store database", {"type": "boolean"}),
+            ],
+        ),
+    },
+}
+
+
+@blueprint.get("/health")
+def health() -> Response:
+    """Liveness: the process answers."""
+    return jsonify({"status": "ok"})
+
+
+@blueprint.get("/health/ready")
+def ready() -> tuple[Response, int]:
+    """Readiness: every dependency answers, or 503 naming those that do not."""
+    down: dict[str, str] = {}
+    for name, check in context().readiness_checks.items():
+        try:
+            check()
+        except Exception as error:  # noqa: BLE001 - any failure means "not ready"
+            down[name] = type(error).__name__
+    if down:
+        message = "unavailable: " + ", ".join(sorted(down))
+        return jsonify(
+            {
+                "status": "unavailable",
+                "down": down,
+                "error": {"code": "not_ready", "message": message},
+            }
+        ), 503
+    return jsonify({"status": "ready", "checks": sorted(context().readiness_checks)}), 200
+
+
+@blueprint.post("/api/config/sync")
+def sync_config() -> tuple[Response, int]:
+    """Validate and save a client config, create its database, enqueue a full sync."""
+    ctx = context()
+    config = parse_client_config(
+        read_json_object(), env=ctx.settings.env, db_prefix=ctx.settings.db_prefix
+    )
+    saved = ctx.repository.save_client(config)
+    answer: dict[str, Any] = {
+        "clientKey": config.clientKey,
+        "shopDomain": saved.client["shopDomain"],
+        "created": saved.created,
+    }
+    answer.update(ctx.on_client_saved(config.clientKey))
+    return jsonify(answer), 202
+
+
+@blueprint.get("/api/config/clients")
+def list_clients() -> Response:
+    """Every client, secrets masked."""
+    repository = context().repository
+    clients = repository.list_clients(request.args.get("status") or None)
+    return jsonify({"items": [repository.public_view(client) for client in clients]})
+
+
+@blueprint.get("/api/config/clients/<client_key>")
+def get_client(client_key: str) -> Response:
+    """One client, secrets masked."""
+    repository = context().repository
+    return jsonify(repository.public_view(repository.get_client(client_key)))
+
+
+@blueprint.patch("/api/config/clients/<client_key>")
+def patch_client(client_key: str) -> Response:
+    """Change some fields; the merged config is validated as a whole before writing."""
+    ctx = context()
+    patch = parse_client_patch(read_json_object())
+    stored = ctx.repository.get_client(client_key)
+    merged = ctx.repository.config_payload(stored)
+    for name in patch.model_fields_set - {"status"}:
+        value = getattr(patch, name)
+        if value is None:
+            merged.pop(name, None)
+        else:
+            merged[name] = value
+    config = parse_client_config(merged, env=ctx.settings.env, db_prefix=ctx.settings.db_prefix)
+    saved = ctx.repository.save_client(config, status=patch.status)
+    if patch.status == "disabled":
+        ctx.on_client_disabled(client_key, False)
+    return jsonify(ctx.repository.public_view(saved.client))
+
+
+@blueprint.delete("/api/config/clients/<client_key>")
+def delete_client(client_key: str) -> Response:
+    """Disable a client (keeping its data), or with purge=true drop its database too."""
+    ctx = context()
+    purge_arg = request.args.get("purge", "false").lower()
+    if purge_arg not in ("true", "false", "1", "0"):
+        raise ValidationFailed("purge: must be true or false", field="purge")
+    purge = purge_arg in ("true", "1")
+    ctx.repository.set_status(client_key, "disabled", reason="deleted through the API")
+    ctx.on_client_disabled(client_key, purge)
+    return jsonify({"clientKey": client_key, "status": "disabled", "purged": purge})

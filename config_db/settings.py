@@ -1,0 +1,163 @@
+"""Settings read from the environment: one pydantic model for every process."""
+
+from __future__ import annotations
+
+import logging
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from config_db.errors import SettingsError
+
+log = logging.getLogger(__name__)
+
+# Used only when SHOPSYNC_ENV=development and the variable is unset, so `make run` works at once.
+DEV_API_KEY = "dev-api-key"
+DEV_SECRET_KEY = "dev-secret-key-not-for-production"
+MIB = 1024 * 1024
+
+
+def _env(name: str) -> AliasChoices:
+    return AliasChoices(name, name.lower())
+
+
+class Settings(BaseSettings):
+    """Every setting shopsync reads; all durations are in seconds."""
+
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True, frozen=True)
+
+    mongodb_uri: str = Field("mongodb://127.0.0.1:27017", validation_alias=_env("MONGODB_URI"))
+    redis_url: str = Field("redis://127.0.0.1:6379/0", validation_alias=_env("REDIS_URL"))
+    api_key: SecretStr | None = Field(None, validation_alias=_env("SHOPSYNC_API_KEY"))
+    secret_key: SecretStr | None = Field(None, validation_alias=_env("SHOPSYNC_SECRET_KEY"))
+    env: Literal["development", "production"] = Field(
+        "development", validation_alias=_env("SHOPSYNC_ENV")
+    )
+    public_url: str | None = Field(None, validation_alias=_env("SHOPSYNC_PUBLIC_URL"))
+    db_prefix: str = Field(
+        "", pattern=r"^[A-Za-z0-9_-]{0,15}$", validation_alias=_env("SHOPSYNC_DB_PREFIX")
+    )
+    shopify_api_version: str = Field(
+        "2026-07",
+        pattern=r"^(\d{4}-\d{2}|unstable)$",
+        validation_alias=_env("SHOPIFY_API_VERSION"),
+    )
+    shopify_client_secret: SecretStr | None = Field(
+        None, validation_alias=_env("SHOPIFY_CLIENT_SECRET")
+    )
+    shopify_previous_client_secret: SecretStr | None = Field(
+        None, validation_alias=_env("SHOPIFY_PREVIOUS_CLIENT_SECRET")
+    )
+    max_body_bytes: int = Field(MIB, gt=0, validation_alias=_env("SHOPSYNC_MAX_BODY_BYTES"))
+    # Product payloads with thousands of variants are large; Shopify's are well under this.
+    webhook_max_body_bytes: int = Field(
+        5 * MIB, gt=0, validation_alias=_env("SHOPSYNC_WEBHOOK_MAX_BODY_BYTES")
+    )
+    # Queued webhook events older than this are enqueued again by the clock (Redis was down).
+    webhook_requeue_after_seconds: float = Field(
+        30.0, gt=0, validation_alias=_env("SHOPSYNC_WEBHOOK_REQUEUE_AFTER_SECONDS")
+    )
+    mongo_timeout_seconds: float = Field(
+        5.0, gt=0, validation_alias=_env("SHOPSYNC_MONGO_TIMEOUT_SECONDS")
+    )
+    redis_timeout_seconds: float = Field(
+        3.0, gt=0, validation_alias=_env("SHOPSYNC_REDIS_TIMEOUT_SECONDS")
+    )
+    # How long a silent worker keeps its messages before Redis redelivers them (kill -9).
+    worker_heartbeat_timeout_seconds: float = Field(
+        60.0, gt=0, validation_alias=_env("SHOPSYNC_WORKER_HEARTBEAT_TIMEOUT_SECONDS")
+    )
+
+    # Dramatiq's Redis broker: per million commands, how many also requeue dead workers' messages.
+    broker_maintenance_chance: int = Field(
+        1000, ge=1, le=1_000_000, validation_alias=_env("SHOPSYNC_BROKER_MAINTENANCE_CHANCE")
+    )
+    # Shopify Admin API client.
+    shopify_connect_timeout_seconds: float = Field(
+        5.0, gt=0, validation_alias=_env("SHOPSYNC_SHOPIFY_CONNECT_TIMEOUT_SECONDS")
+    )
+    shopify_read_timeout_seconds: float = Field(
+        30.0, gt=0, validation_alias=_env("SHOPSYNC_SHOPIFY_READ_TIMEOUT_SECONDS")
+    )
+    shopify_max_attempts: int = Field(
+        8, ge=1, validation_alias=_env("SHOPSYNC_SHOPIFY_MAX_ATTEMPTS")
+    )
+    backoff_cap_seconds: float = Field(
+        30.0, gt=0, validation_alias=_env("SHOPSYNC_BACKOFF_CAP_SECONDS")
+    )
+    # Sync engine.
+    lookback_seconds: float = Field(300.0, ge=0, validation_alias=_env("SHOPSYNC_LOOKBACK_SECONDS"))
+    store_concurrency: int = Field(2, ge=1, validation_alias=_env("SHOPSYNC_STORE_CONCURRENCY"))
+    sync_slice_seconds: float = Field(
+        120.0, gt=0, validation_alias=_env("SHOPSYNC_SYNC_SLICE_SECONDS")
+    )
+    sync_lease_seconds: float = Field(
+        90.0, gt=0, validation_alias=_env("SHOPSYNC_SYNC_LEASE_SECONDS")
+    )
+    media_concurrency: int = Field(4, ge=1, validation_alias=_env("SHOPSYNC_MEDIA_CONCURRENCY"))
+    media_max_bytes: int = Field(
+        2 * 1024 * MIB, gt=0, validation_alias=_env("SHOPSYNC_MEDIA_MAX_BYTES")
+    )
+    # A queued or running job that has not moved for this long is sent again (the clock).
+    job_stall_seconds: float = Field(
+        3600.0, gt=0, validation_alias=_env("SHOPSYNC_JOB_STALL_SECONDS")
+    )
+    # Scheduler (clock process).
+    incremental_interval_seconds: float = Field(
+        300.0, gt=0, validation_alias=_env("SHOPSYNC_INCREMENTAL_INTERVAL_SECONDS")
+    )
+    full_sync_interval_seconds: float = Field(
+        86400.0, gt=0, validation_alias=_env("SHOPSYNC_FULL_SYNC_INTERVAL_SECONDS")
+    )
+    scheduler_tick_seconds: float = Field(
+        15.0, gt=0, validation_alias=_env("SHOPSYNC_SCHEDULER_TICK_SECONDS")
+    )
+
+    @property
+    def is_production(self) -> bool:
+        return self.env == "production"
+
+    def check_runnable(self) -> None:
+        """Refuse to start production without the keys that protect the API and tokens."""
+        if not self.is_production:
+            return
+        missing = [
+            name
+            for name, value in (
+                ("SHOPSYNC_API_KEY", self.api_key),
+                ("SHOPSYNC_SECRET_KEY", self.secret_key),
+            )
+            if value is None or not value.get_secret_value().strip()
+        ]
+        if missing:
+            raise SettingsError(
+                f"SHOPSYNC_ENV=production needs {' and '.join(missing)} set; refusing to start"
+            )
+        if self.public_url and not self.public_url.startswith("https://"):
+            raise SettingsError("SHOPSYNC_PUBLIC_URL must be https in production (Shopify's rule)")
+
+    def api_key_value(self) -> str:
+        """The control API key (a fixed development key when unset outside production)."""
+        if self.api_key is not None and self.api_key.get_secret_value():
+            return self.api_key.get_secret_value()
+        self.check_runnable()
+        return DEV_API_KEY
+
+    def secret_key_value(self) -> str:
+        """The key material tokens are encrypted with."""
+        if self.secret_key is not None and self.secret_key.get_secret_value():
+            return self.secret_key.get_secret_value()
+        self.check_runnable()
+        return DEV_SECRET_KEY
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process's settings, read once from the environment."""
+    settings = Settings()
+    settings.check_runnable()
+    if settings.api_key is None and not settings.is_production:
+        log.warning("SHOPSYNC_API_KEY is unset: using the development key (development only)")
+    return settings

@@ -1,0 +1,150 @@
+"""What every blueprint shares: the app context, JSON bodies, errors and API-key checks."""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from bson import ObjectId
+from flask import Flask, Response, current_app, jsonify, request
+from flask.json.provider import DefaultJSONProvider
+from pymongo.errors import PyMongoError
+from werkzeug.exceptions import HTTPException
+
+from config_db.errors import ShopsyncError, Unauthorized, ValidationFailed
+from config_db.mongo import MongoConnection
+from config_db.repository import ConfigRepository
+from config_db.settings import Settings
+
+log = logging.getLogger(__name__)
+EXTENSION = "shopsync"
+PUBLIC_PATHS = frozenset({"/api/openapi.json"})
+# Oversized bodies up to this size are read and dropped before answering 413; past it the
+# connection is simply closed after the answer.
+DRAIN_LIMIT_BYTES = 16 * 1024 * 1024
+
+
+@dataclass
+class ConfigContext:
+    """Services the control API needs; later packages add their hooks here."""
+
+    settings: Settings
+    mongo: MongoConnection
+    repository: ConfigRepository
+    # Called after a client config is saved; returns extra fields for the 202 answer.
+    on_client_saved: Callable[[str], dict[str, Any]] = lambda key: {}
+    on_client_disabled: Callable[[str, bool], None] = lambda key, purge: None
+    readiness_checks: dict[str, Callable[[], None]] = field(default_factory=dict)
+
+
+def context() -> ConfigContext:
+    ctx: ConfigContext = current_app.extensions[EXTENSION]
+    return ctx
+
+
+def iso_utc(moment: datetime) -> str:
+    """ISO-8601 in UTC with a `Z`, the form every timestamp takes in answers."""
+    moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+class ApiJSONProvider(DefaultJSONProvider):
+    """JSON for BSON values: datetimes as ISO-8601 UTC, ObjectIds as strings."""
+
+    sort_keys = False
+
+    @staticmethod
+    def default(o: Any) -> Any:
+        if isinstance(o, datetime):
+            return iso_utc(o)
+        if isinstance(o, ObjectId):
+            return str(o)
+        return DefaultJSONProvider.default(o)
+
+
+def read_json_object() -> dict[str, Any]:
+    """The request body as a JSON object, or a 400 (413 past the size limit)."""
+    raw = request.get_data(cache=True)
+    try:
+        payload = json.loads(raw) if raw else None
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise ValidationFailed("the body is not valid JSON", field="body") from None
+    if not isinstance(payload, dict):
+        raise ValidationFailed("the body must be a JSON object", field="body")
+    return payload
+
+
+def error_response(status: int, body: dict[str, str]) -> tuple[Response, int]:
+    return jsonify({"error": body}), status
+
+
+def _drain_request_body() -> None:
+    """Read (and drop) an oversized body so the client gets our 413 instead of a reset."""
+    stream = request.environ.get("wsgi.input")
+    remaining = min(request.content_length or DRAIN_LIMIT_BYTES, DRAIN_LIMIT_BYTES)
+    try:
+        while stream is not None and remaining > 0:
+            chunk = stream.read(min(64 * 1024, remaining))
+            if not chunk:
+                break
+            remaining -= len(chunk)
+    except (OSError, ValueError):
+        pass
+
+
+def _http_error(error: HTTPException) -> tuple[Response, int]:
+    status = error.code or 500
+    if status == 413:
+        _drain_request_body()
+    code = (error.name or "error").lower().replace(" ", "_")
+    return error_response(status, {"code": code, "message": error.description or code})
+
+
+def _shopsync_error(error: ShopsyncError) -> tuple[Response, int]:
+    if error.status >= 500:
+        log.warning("%s: %s", type(error).__name__, error.message)
+    return error_response(error.status, error.to_dict())
+
+
+def _database_error(error: PyMongoError) -> tuple[Response, int]:
+    # Only the class name: pymongo messages may quote documents.
+    log.warning("MongoDB error: %s", type(error).__name__)
+    return error_response(
+        503, {"code": "database_unavailable", "message": "MongoDB is unavailable"}
+    )
+
+
+def _unexpected_error(error: Exception) -> tuple[Response, int]:
+    log.error("unhandled %s on %s %s", type(error).__name__, request.method, request.path)
+    return error_response(500, {"code": "internal_error", "message": "internal error"})
+
+
+def register_error_handlers(app: Flask) -> None:
+    """Every error becomes `{"error": {"code", "message", "field"?}}`."""
+    app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(ShopsyncError, _shopsync_error)
+    app.register_error_handler(PyMongoError, _database_error)
+    app.register_error_handler(Exception, _unexpected_error)
+
+
+def presented_api_key() -> str | None:
+    key = request.headers.get("X-API-Key")
+    if key:
+        return key
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+def require_api_key() -> None:
+    """Before every /api/* request except the OpenAPI document: constant-time key check."""
+    if not request.path.startswith("/api/") or request.path in PUBLIC_PATHS:
+        return
+    presented = presented_api_key()
+    expected = context().settings.api_key_value()
+    if presented is None or not hmac.compare_digest(presented.encode(), expected.encode()):
+        raise Unauthorized("missing or wrong API key (X-API-Key or Authorization: Bearer)")

@@ -1,0 +1,1 @@
+"""The per-store databases: naming, indexes, routing from shop domain, reads."""

@@ -1,0 +1,1 @@
+"""Pulling stores from Shopify's Admin GraphQL API with Dramatiq workers."""

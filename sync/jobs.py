@@ -1,0 +1,174 @@
+"""Sync job records in each store's `_syncjobs` collection."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+from bson import ObjectId
+from pymongo import DESCENDING
+from pymongo.database import Database
+
+from config_db.mongo import MongoDocument
+from stores.naming import SYNC_JOBS
+from sync.errors import JobNotFound
+
+SyncMode = Literal["full", "incremental"]
+JobStatus = Literal["queued", "running", "completed", "failed"]
+TERMINAL = frozenset({"completed", "failed", "skipped"})
+COUNTERS = ("seen", "upserted", "deleted", "skipped", "pages", "points", "throttleWaits")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_resource_progress() -> dict[str, Any]:
+    return {"status": "queued", **{name: 0 for name in COUNTERS}}
+
+
+class JobStore:
+    """Create, read and advance the sync jobs of one store."""
+
+    def __init__(self, store_db: Database[MongoDocument]) -> None:
+        self._jobs = store_db[SYNC_JOBS]
+
+    def create(
+        self,
+        client_key: str,
+        mode: SyncMode,
+        resources: list[str],
+        trigger: str,
+        job_id: str | None = None,
+    ) -> MongoDocument:
+        # ObjectId hex: unique, and ordered by creation within a process (ties in createdAt).
+        job_id = job_id or str(ObjectId())
+        job: MongoDocument = {
+            "_id": job_id,
+            "clientKey": client_key,
+            "mode": mode,
+            "trigger": trigger,
+            "status": "queued",
+            "resources": {name: new_resource_progress() for name in resources},
+            "createdAt": utcnow(),
+            "progressAt": utcnow(),
+            "startedAt": None,
+            "finishedAt": None,
+            "error": None,
+        }
+        self._jobs.insert_one(job)
+        return job
+
+    def get(self, job_id: str) -> MongoDocument:
+        job = self._jobs.find_one({"_id": job_id})
+        if job is None:
+            raise JobNotFound(f"no sync job {job_id!r}", field="jobId")
+        return job
+
+    def find(self, job_id: str) -> MongoDocument | None:
+        return self._jobs.find_one({"_id": job_id})
+
+    def recent(self, limit: int = 20) -> list[MongoDocument]:
+        return list(
+            self._jobs.find().sort([("createdAt", DESCENDING), ("_id", DESCENDING)]).limit(limit)
+        )
+
+    def mark_running(self, job_id: str) -> None:
+        now = utcnow()
+        self._jobs.update_one({"_id": job_id, "startedAt": None}, {"$set": {"startedAt": now}})
+        self._jobs.update_one({"_id": job_id, "status": "queued"}, {"$set": {"status": "running"}})
+
+    def finish(self, job_id: str, status: JobStatus, error: str | None = None) -> None:
+        """End a job that is not already ended."""
+        now = utcnow()
+        job = self._jobs.find_one({"_id": job_id}, {"startedAt": 1, "createdAt": 1}) or {}
+        began = job.get("startedAt") or job.get("createdAt")
+        duration = (now - began).total_seconds() if isinstance(began, datetime) else None
+        self._jobs.update_one(
+            {"_id": job_id, "status": {"$in": ["queued", "running"]}},
+            {
+                "$set": {
+                    "status": status,
+                    "finishedAt": now,
+                    "error": error,
+                    "durationSeconds": None if duration is None else round(duration, 3),
+                }
+            },
+        )
+
+    def resource_started(self, job_id: str, resource: str, mode: str) -> MongoDocument:
+        """Mark a resource running; its first start time is kept across continuations."""
+        prefix = f"resources.{resource}"
+        now = utcnow()
+        self._jobs.update_one(
+            {"_id": job_id, f"{prefix}.startedAt": None},
+            {"$set": {f"{prefix}.startedAt": now, f"{prefix}.mode": mode}},
+        )
+        self._jobs.update_one(
+            {"_id": job_id},
+            {"$set": {f"{prefix}.status": "running", "status": "running", "progressAt": now}},
+        )
+        self._jobs.update_one({"_id": job_id, "startedAt": None}, {"$set": {"startedAt": now}})
+        return self.get(job_id)
+
+    def resource_finished(
+        self, job_id: str, resource: str, status: str, error: str | None = None
+    ) -> None:
+        """Record a resource's end, then end the job when every resource has ended."""
+        job = self.get(job_id)
+        progress = job["resources"].get(resource, {})
+        now = utcnow()
+        started = progress.get("startedAt")
+        duration = (now - started).total_seconds() if isinstance(started, datetime) else 0.0
+        prefix = f"resources.{resource}"
+        self._jobs.update_one(
+            {"_id": job_id},
+            {
+                "$set": {
+                    f"{prefix}.status": status,
+                    f"{prefix}.error": error,
+                    f"{prefix}.finishedAt": now,
+                    f"{prefix}.durationSeconds": round(duration, 3),
+                }
+            },
+        )
+        self.finish_if_done(job_id)
+
+    def finish_if_done(self, job_id: str) -> None:
+        job = self.get(job_id)
+        resources = job["resources"]
+        if any(item["status"] not in TERMINAL for item in resources.values()):
+            return
+        failed = {
+            name: item.get("error")
+            for name, item in resources.items()
+            if item["status"] == "failed"
+        }
+        error = "; ".join(f"{name}: {message}" for name, message in failed.items()) or None
+        self.finish(job_id, "failed" if failed else "completed", error)
+
+    def note(self, job_id: str, **fields: Any) -> None:
+        self._jobs.update_one({"_id": job_id}, {"$set": fields})
+
+    def unnote(self, job_id: str, *names: str) -> None:
+        self._jobs.update_one({"_id": job_id}, {"$unset": dict.fromkeys(names, "")})
+
+    def stalled(self, older_than_seconds: float) -> list[MongoDocument]:
+        """Queued or running jobs that have not moved for a while (a message was lost)."""
+        cutoff = utcnow() - timedelta(seconds=older_than_seconds)
+        return list(
+            self._jobs.find(
+                {"status": {"$in": ["queued", "running"]}, "progressAt": {"$lt": cutoff}}
+            )
+        )
+
+    def unsent(self) -> list[MongoDocument]:
+        """Queued jobs whose message could not be sent (Redis was down)."""
+        return list(self._jobs.find({"status": "queued", "enqueueError": {"$exists": True}}))
+
+
+def public_job(job: MongoDocument) -> MongoDocument:
+    """The job as the API shows it: `jobId` instead of `_id`."""
+    view = {"jobId": job["_id"]}
+    view.update({key: value for key, value in job.items() if key != "_id"})
+    return view

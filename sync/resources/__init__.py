@@ -1,0 +1,1 @@
+"""One module per Shopify resource, each with its queries and its sync function."""

@@ -1,0 +1,72 @@
+"""The Files library: metadata in `media`, bytes in the store's GridFS bucket `mediafiles`.
+
+Product images reach `media` through the products resource (it already reads them).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from config_db.mongo import MongoDocument
+from sync.context import SyncContext
+from sync.documents import convert_timestamps
+from sync.downloads import Downloader
+from sync.engine import pages
+from sync.media_store import MEDIA, media_document, store_media
+from sync.resources.deletions import mark_listed
+from sync.writer import unseen_query
+
+FILES_QUERY = """
+query Files($first: Int!, $after: String, $query: String, $sortKey: FileSortKeys) {
+  files(first: $first, after: $after, query: $query, sortKey: $sortKey) {
+    pageInfo { hasNextPage endCursor }
+    nodes {
+      __typename id alt createdAt updatedAt fileStatus
+      ... on MediaImage { mimeType image { url width height altText }
+                          originalSource { url fileSize } }
+      ... on GenericFile { url mimeType originalFileSize }
+      ... on Video { filename videoSource: originalSource { url mimeType fileSize }
+                     sources { url mimeType fileSize } }
+    }
+  }
+}
+"""
+
+
+def file_document(node: dict[str, Any]) -> MongoDocument:
+    converted: MongoDocument = convert_timestamps(media_document(node, inFilesLibrary=True))
+    return converted
+
+
+def _sweep_library(ctx: SyncContext) -> None:
+    """Files gone from the library: tombstoned, unless a product still shows them."""
+    media = ctx.collection(MEDIA)
+    unseen = unseen_query(ctx.run_id, ctx.run_started, {"inFilesLibrary": True})
+    now = ctx.now()
+    orphaned = {"$and": [unseen, {"productId": {"$exists": False}}]}
+    result = media.update_many(
+        orphaned, {"$set": {"deleted": True, "deletedAt": now, "inFilesLibrary": False}}
+    )
+    media.update_many(unseen, {"$set": {"inFilesLibrary": False}})
+    ctx.count(deleted=int(result.modified_count))
+
+
+def sync(ctx: SyncContext, downloader: Downloader) -> None:
+    """Every file (changed ones when incremental), bytes downloaded once; deletions swept."""
+    variables = {
+        "query": ctx.search_filter(),
+        "sortKey": "UPDATED_AT" if ctx.mode == "incremental" else "ID",
+    }
+    for nodes in pages(ctx, "main", FILES_QUERY, ("files",), variables):
+        documents = [file_document(node) for node in nodes]
+        counts, downloaded, failed = store_media(ctx, documents, downloader, run_id=ctx.run_id)
+        ctx.count(
+            seen=len(documents),
+            upserted=counts.upserted,
+            skipped=counts.skipped,
+            downloaded=downloaded,
+            downloadFailed=failed,
+        )
+    if ctx.mode == "incremental":
+        mark_listed(ctx, "files", MEDIA)
+    _sweep_library(ctx)

@@ -1,0 +1,262 @@
+"""Running sync jobs: the plain functions behind the actors.
+
+A job is one message that checks the store and fans out one message per resource; each
+resource message runs for at most a slice of time, then continues in a new message from its
+checkpoint. The last resource to end ends the job.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from datetime import timedelta
+from enum import Enum
+from typing import Any
+
+from config_db.errors import NotFound, ShopsyncError
+from config_db.mongo import MongoDocument
+from config_db.secrets import SecretDecryptionError
+from sync.context import Checkpoint, SliceExpired, SyncContext
+from sync.errors import ClientNotActive, ShopifyAuthError, ShopifyError, ShopifyUnavailable
+from sync.jobs import TERMINAL, JobStore, utcnow
+from sync.resources.registry import RESOURCES
+from sync.runtime import SyncServices
+from sync.shopify import CallStats, StoreCredentials, graphql_url
+from sync.state import SyncState
+
+log = logging.getLogger(__name__)
+SHOP_QUERY = "query Shop { shop { name myshopifyDomain currencyCode plan { displayName } } }"
+SendResource = Callable[[str, str, str], Any]
+
+
+class Outcome(Enum):
+    DONE = "done"  # the resource ended (completed or failed)
+    CONTINUE = "continue"  # the slice ended: send the message again to go on
+    BUSY = "busy"  # no store slot or the resource is locked by another job: retry later
+
+
+def credentials(services: SyncServices, client: MongoDocument) -> StoreCredentials:
+    """The store's endpoint and decrypted token, for one call at a time."""
+    token = services.repository.secret(client, "adminShopToken")
+    if not token:
+        raise ShopifyAuthError(f"{client['_id']}: no adminShopToken stored")
+    return StoreCredentials(
+        client_key=client["_id"],
+        shop_domain=client["shopDomain"],
+        graphql_url=graphql_url(client["adminApiBaseUrl"], services.settings.shopify_api_version),
+        access_token=token,
+    )
+
+
+def _active_client(services: SyncServices, client_key: str) -> MongoDocument:
+    client = services.repository.get_client(client_key)
+    if client.get("status") != "active":
+        reason = client.get("statusReason") or ""
+        raise ClientNotActive(
+            f"client is {client.get('status')}" + (f": {reason}" if reason else "")
+        )
+    return client
+
+
+def start_job(
+    services: SyncServices, client_key: str, job_id: str, send_resource: SendResource
+) -> None:
+    """Check the store, refresh its shop info, and send one message per resource."""
+    jobs = JobStore(services.databases.get(client_key))
+    job = jobs.get(job_id)
+    if job["status"] in TERMINAL:
+        return
+    jobs.mark_running(job_id)
+    try:
+        store = credentials(services, _active_client(services, client_key))
+        refresh_shop_info(services, store)
+    except (ShopifyAuthError, SecretDecryptionError) as error:
+        _needs_auth(services, client_key, error.message)
+        fail_job(services, jobs, job, error.message)
+        return
+    except (ClientNotActive, NotFound) as error:
+        fail_job(services, jobs, job, error.message)
+        return
+    for resource, progress in job["resources"].items():
+        if progress["status"] not in TERMINAL:
+            send_resource(client_key, job_id, resource)
+    jobs.finish_if_done(job_id)
+
+
+def fail_job(services: SyncServices, jobs: JobStore, job: MongoDocument, message: str) -> None:
+    """End a job before its resources ran: each fails with the reason, its lock released."""
+    jobs.finish(job["_id"], "failed", message)
+    for resource, progress in job["resources"].items():
+        if progress["status"] not in TERMINAL:
+            services.coordinator.unlock(job["clientKey"], resource, job["_id"])
+            jobs.resource_finished(job["_id"], resource, "failed", message)
+
+
+def refresh_shop_info(services: SyncServices, store: StoreCredentials) -> None:
+    """Name, plan and currency of the shop into appconfig.shops (also learns the bucket)."""
+    try:
+        data = services.shopify.query(store, SHOP_QUERY, {}, cost=2, stats=CallStats())
+    except ShopifyAuthError:
+        raise
+    except ShopifyError as error:
+        log.warning("%s: shop info not refreshed: %s", store.client_key, error.message)
+        return
+    shop = data.get("shop") or {}
+    services.repository.update_shop(
+        store.shop_domain,
+        {
+            "name": shop.get("name"),
+            "currency": shop.get("currencyCode"),
+            "plan": (shop.get("plan") or {}).get("displayName"),
+            "myshopifyDomain": shop.get("myshopifyDomain"),
+            "shopInfoAt": utcnow(),
+        },
+    )
+
+
+def _needs_auth(services: SyncServices, client_key: str, message: str) -> None:
+    log.warning("%s: marked needs_auth: %s", client_key, message)
+    services.repository.set_status(client_key, "needs_auth", reason=message)
+
+
+def run_resource(
+    services: SyncServices,
+    client_key: str,
+    job_id: str,
+    resource: str,
+    *,
+    final_attempt: bool = True,
+    runner: str | None = None,
+) -> Outcome:
+    """Run one resource of a job for one slice.
+
+    Never two jobs' copies of a resource (the lock), never two messages of one job's resource
+    at once (the run claim, owned by the message id `runner`), at most the store's slots.
+    """
+    jobs = JobStore(services.databases.get(client_key))
+    job = jobs.find(job_id)
+    if job is None or job["status"] in TERMINAL or job["resources"][resource]["status"] in TERMINAL:
+        return Outcome.DONE
+    runner = runner or uuid.uuid4().hex
+    holder, coordinator = f"{job_id}:{resource}", services.coordinator
+    if not coordinator.take_slot(client_key, holder):
+        return Outcome.BUSY
+    try:
+        if not coordinator.claim_run(job_id, resource, runner):
+            return Outcome.BUSY
+        try:
+            if not coordinator.lock(client_key, resource, job_id):
+                return Outcome.BUSY
+            return _run_locked(services, jobs, job, resource, final_attempt, runner)
+        finally:
+            coordinator.release_run(job_id, resource, runner)
+    finally:
+        coordinator.free_slot(client_key, holder)
+
+
+def _run_locked(
+    services: SyncServices,
+    jobs: JobStore,
+    job: MongoDocument,
+    resource: str,
+    final_attempt: bool,
+    runner: str,
+) -> Outcome:
+    client_key, job_id = job["clientKey"], job["_id"]
+    try:
+        ctx = _context(services, jobs, job, resource, runner)
+        RESOURCES[resource](ctx, services.downloader)
+        ctx.save_progress()  # counts of the last steps (sweeps) not yet written
+    except SliceExpired:
+        return Outcome.CONTINUE
+    except (ShopifyAuthError, SecretDecryptionError) as error:
+        _needs_auth(services, client_key, error.message)
+        return _end(services, jobs, job_id, resource, "failed", error.message)
+    except ShopifyUnavailable as error:
+        if not final_attempt:
+            raise
+        return _end(services, jobs, job_id, resource, "failed", error.message)
+    except ClientNotActive as error:
+        outcome = _end(services, jobs, job_id, resource, "failed", error.message)
+        _drop_if_purged(services, client_key)
+        return outcome
+    except (ShopsyncError, KeyError, TypeError, ValueError) as error:
+        message = getattr(error, "message", None) or f"{type(error).__name__}: {error}"
+        log.warning("%s %s failed: %s", client_key, resource, message)
+        return _end(services, jobs, job_id, resource, "failed", message[:500])
+    except Exception:
+        if final_attempt:
+            _end(services, jobs, job_id, resource, "failed", "unexpected error (see worker log)")
+        raise
+    SyncState(services.databases.get(client_key)).completed(
+        resource, ctx.mode, ctx.run_started, job_id
+    )
+    return _end(services, jobs, job_id, resource, "completed", None)
+
+
+def _drop_if_purged(services: SyncServices, client_key: str) -> None:
+    """A page written while the store was being purged may have recreated it: drop it again."""
+    client = services.repository.get_client(client_key)
+    if client.get("purgedAt") is not None:
+        services.databases.drop(client_key)
+
+
+def _end(
+    services: SyncServices,
+    jobs: JobStore,
+    job_id: str,
+    resource: str,
+    status: str,
+    error: str | None,
+) -> Outcome:
+    job = jobs.find(job_id)
+    if job is None:
+        return Outcome.DONE  # the store database was dropped (purge or shop/redact)
+    services.coordinator.unlock(job["clientKey"], resource, job_id)
+    jobs.resource_finished(job_id, resource, status, error)
+    return Outcome.DONE
+
+
+def _context(
+    services: SyncServices, jobs: JobStore, job: MongoDocument, resource: str, runner: str
+) -> SyncContext:
+    client_key, job_id = job["clientKey"], job["_id"]
+    store = credentials(services, _active_client(services, client_key))
+    store_db = services.databases.get(client_key)
+    state = SyncState(store_db).get(resource)
+    progress = job["resources"][resource]
+    mode = progress.get("mode") or job["mode"]
+    if mode == "incremental" and state.get("cursor") is None:
+        mode = "full"  # nothing to be incremental from yet
+    job = jobs.resource_started(job_id, resource, mode)
+    progress = job["resources"][resource]
+    run_started = progress["startedAt"]
+    if progress.get("checkpoint") is None:
+        SyncState(store_db).started(resource, mode, run_started)
+    since = None
+    if mode == "incremental":
+        since = state["cursor"] - timedelta(seconds=services.settings.lookback_seconds)
+
+    def heartbeat() -> None:
+        services.coordinator.refresh(client_key, resource, job_id, f"{job_id}:{resource}", runner)
+
+    def active_check() -> None:
+        _active_client(services, client_key)
+
+    return SyncContext(
+        settings=services.settings,
+        client=services.shopify,
+        store=store,
+        store_db=store_db,
+        job_id=job_id,
+        resource=resource,
+        mode=mode,
+        since=since,
+        run_started=run_started,
+        checkpoint=Checkpoint.load(progress.get("checkpoint")),
+        deadline=time.monotonic() + services.settings.sync_slice_seconds,
+        heartbeat=heartbeat,
+        active_check=active_check,
+    )

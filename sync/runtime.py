@@ -1,0 +1,63 @@
+"""The services a worker process uses, built once per process."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import httpx
+import redis
+
+from config_db.mongo import MongoConnection, shared_connection
+from config_db.repository import ConfigRepository, build_repository
+from config_db.settings import Settings, get_settings
+from stores.databases import StoreDatabases
+from sync.broker import redis_client
+from sync.coordination import Coordinator
+from sync.downloads import Downloader
+from sync.shopify import ShopifyClient, build_http_client
+from sync.throttle import RedisThrottle
+
+
+@dataclass(frozen=True)
+class SyncServices:
+    """Settings, appconfig, store databases, Shopify client and Redis coordination."""
+
+    settings: Settings
+    mongo: MongoConnection
+    repository: ConfigRepository
+    databases: StoreDatabases
+    redis: redis.Redis
+    http: httpx.Client
+    shopify: ShopifyClient
+    coordinator: Coordinator
+    downloader: Downloader
+
+
+def build_services(settings: Settings, mongo: MongoConnection) -> SyncServices:
+    """Everything plain sync functions need, on one Redis client and one httpx client."""
+    client = redis_client(settings)
+    http = build_http_client(settings)
+    return SyncServices(
+        settings=settings,
+        mongo=mongo,
+        repository=build_repository(settings, mongo),
+        databases=StoreDatabases(mongo.client, settings.db_prefix),
+        redis=client,
+        http=http,
+        shopify=ShopifyClient(
+            http,
+            RedisThrottle(client),
+            max_attempts=settings.shopify_max_attempts,
+            backoff_cap_seconds=settings.backoff_cap_seconds,
+        ),
+        coordinator=Coordinator(client, settings.sync_lease_seconds, settings.store_concurrency),
+        downloader=Downloader(http, settings),
+    )
+
+
+@lru_cache(maxsize=1)
+def worker_services() -> SyncServices:
+    """The worker process's services on its settings and shared MongoClient."""
+    settings = get_settings()
+    return build_services(settings, shared_connection(settings))

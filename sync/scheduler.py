@@ -1,0 +1,150 @@
+"""The clock process: incremental syncs of every active store, a daily full reconciliation.
+
+Run with `python -m sync.scheduler`. Several clocks may run: one leader acts per tick.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import signal
+import threading
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
+
+import redis
+from pymongo.errors import PyMongoError
+
+from config_db.mongo import MongoDocument
+from sync.coordination import Coordinator
+from sync.jobs import JobStore, utcnow
+from sync.launcher import Launch, SyncLauncher
+from sync.resources.registry import RESOURCE_NAMES
+from sync.runner import fail_job
+from sync.runtime import SyncServices
+from sync.state import SyncState
+
+log = logging.getLogger(__name__)
+LEADER_KEY = "shopsync:clock:leader"
+MAX_REVIVALS = 3
+# Other packages' per-tick work, loaded by name so sync does not import them.
+TICK_HOOKS = ("webhooks.sweeper:requeue_waiting", "webhooks.subscriptions:retry_failed")
+
+
+def _older(moment: Any, now: datetime, seconds: float) -> bool:
+    return not isinstance(moment, datetime) or now - moment >= timedelta(seconds=seconds)
+
+
+def due_resources(
+    states: dict[str, MongoDocument], now: datetime, settings: Any
+) -> dict[str, list[str]]:
+    """Which resources need a full and which an incremental pass now."""
+    due: dict[str, list[str]] = {"full": [], "incremental": []}
+    for name in RESOURCE_NAMES:
+        state = states.get(name, {})
+        if _older(state.get("lastFullStartedAt"), now, settings.full_sync_interval_seconds):
+            due["full"].append(name)
+            continue
+        stamps = [state.get(key) for key in ("lastFullStartedAt", "lastIncrementalStartedAt")]
+        last = max((stamp for stamp in stamps if isinstance(stamp, datetime)), default=None)
+        if _older(last, now, settings.incremental_interval_seconds):
+            due["incremental"].append(name)
+    return due
+
+
+def revive_stalled(
+    services: SyncServices, launcher: SyncLauncher, jobs: JobStore, client_key: str
+) -> None:
+    """Jobs that stopped moving (a message was lost) are sent again, then given up on."""
+    for job in jobs.stalled(services.settings.job_stall_seconds):
+        if job.get("revivals", 0) >= MAX_REVIVALS:
+            fail_job(services, jobs, job, "stalled: no progress after repeated revivals")
+            continue
+        jobs.note(job["_id"], revivals=job.get("revivals", 0) + 1, progressAt=utcnow())
+        launcher.send(client_key, job["_id"])  # start_job re-sends every unfinished resource
+
+
+def schedule_store(
+    services: SyncServices, launcher: SyncLauncher, client_key: str, now: datetime
+) -> list[Launch]:
+    """Launch the syncs one store is due for; never duplicates a queued or running one."""
+    jobs = JobStore(services.databases.get(client_key))
+    for job in jobs.unsent():
+        launcher.send(client_key, job["_id"])
+    revive_stalled(services, launcher, jobs, client_key)
+    states = SyncState(services.databases.get(client_key)).all()
+    launches = []
+    for mode, names in due_resources(states, now, services.settings).items():
+        if names:
+            launch = launcher.start_scheduled(client_key, mode, names)  # type: ignore[arg-type]
+            if launch is not None:
+                launches.append(launch)
+    return launches
+
+
+def tick(services: SyncServices, launcher: SyncLauncher, now: datetime | None = None) -> int:
+    """One pass over every active store; returns how many jobs were launched."""
+    now = now or utcnow()
+    launched = 0
+    for client in services.repository.list_clients("active"):
+        try:
+            launched += len(schedule_store(services, launcher, client["_id"], now))
+        except Exception:  # noqa: BLE001 - one store's trouble must not stop the others
+            log.exception("scheduling %s failed", client["_id"])
+    return launched
+
+
+def run_hooks(services: SyncServices) -> None:
+    """Run every TICK_HOOKS function; one failing never stops the clock."""
+    for path in TICK_HOOKS:
+        module, _, name = path.partition(":")
+        try:
+            getattr(importlib.import_module(module), name)(services)
+        except Exception:  # noqa: BLE001 - logged; the next tick tries again
+            log.exception("clock hook %s failed", path)
+
+
+def run_forever(services: SyncServices, launcher: SyncLauncher, stop: threading.Event) -> None:
+    """Tick every SHOPSYNC_SCHEDULER_TICK_SECONDS while this process holds the leader lease.
+
+    Redis or MongoDB trouble is logged and tried again next tick: the clock never exits on it.
+    """
+    interval = services.settings.scheduler_tick_seconds
+    leadership = Coordinator(services.redis, lease_seconds=interval * 2, store_slots=1)
+    identity = f"clock-{uuid.uuid4().hex}"
+    while not stop.is_set():
+        try:
+            if leadership.lead(LEADER_KEY, identity):
+                launched = tick(services, launcher)
+                if launched:
+                    log.info("scheduled %d sync jobs", launched)
+                run_hooks(services)
+        except (redis.RedisError, PyMongoError) as error:
+            log.warning("clock tick skipped: %s", type(error).__name__)
+        stop.wait(interval)
+
+
+def main() -> None:
+    """Entry point of the `clock` process."""
+    from sync.runtime import worker_services
+    from sync.tasks import run_sync_job
+
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s [clock] %(name)s: %(message)s"
+    )
+    services = worker_services()
+    launcher = SyncLauncher(services.databases, run_sync_job.send, services.coordinator)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    log.info(
+        "clock started: incremental every %ss, full every %ss",
+        services.settings.incremental_interval_seconds,
+        services.settings.full_sync_interval_seconds,
+    )
+    run_forever(services, launcher, stop)
+
+
+if __name__ == "__main__":
+    main()

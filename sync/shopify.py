@@ -1,0 +1,273 @@
+"""Shopify Admin GraphQL client: one shared httpx.Client, credentials passed on every call.
+
+No session state lives anywhere: each call names its store's endpoint and token, so two
+stores synced on threads of one worker can never swap tokens.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from config_db.settings import Settings
+from sync.errors import (
+    QueryTooExpensive,
+    ShopifyAuthError,
+    ShopifyError,
+    ShopifyQueryError,
+    ShopifyUnavailable,
+)
+from sync.throttle import ThrottleBudget, ThrottleStatus
+
+log = logging.getLogger(__name__)
+
+# Throttle waits are expected under load; only a runaway loop would need this many.
+MAX_THROTTLE_WAITS = 500
+BACKOFF_BASE_SECONDS = 0.5
+
+
+@dataclass(frozen=True)
+class StoreCredentials:
+    """Where and as whom to call one store's Admin API; the token never prints."""
+
+    client_key: str
+    shop_domain: str
+    graphql_url: str
+    access_token: str = field(repr=False)
+
+
+@dataclass
+class CallStats:
+    """What a sequence of calls cost: points, throttle waits, requests, retries.
+
+    Thread-safe: a page may be prefetched on another thread while this one writes.
+    """
+
+    points: int = 0
+    throttle_waits: int = 0
+    requests: int = 0
+    retries: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def add(self, **amounts: int) -> None:
+        with self._lock:
+            for name, amount in amounts.items():
+                setattr(self, name, getattr(self, name) + amount)
+
+    def take(self) -> CallStats:
+        """Return the counts so far and start again from zero."""
+        with self._lock:
+            taken = CallStats(self.points, self.throttle_waits, self.requests, self.retries)
+            self.points = self.throttle_waits = self.requests = self.retries = 0
+        return taken
+
+
+def graphql_url(admin_api_base_url: str, api_version: str) -> str:
+    """`adminApiBaseUrl` without trailing `/` + `/admin/api/{version}/graphql.json`."""
+    return f"{admin_api_base_url.rstrip('/')}/admin/api/{api_version}/graphql.json"
+
+
+def build_http_client(settings: Settings) -> httpx.Client:
+    """The process's shared HTTP client: keep-alive pool, explicit timeouts."""
+    timeout = httpx.Timeout(
+        settings.shopify_read_timeout_seconds, connect=settings.shopify_connect_timeout_seconds
+    )
+    limits = httpx.Limits(max_connections=64, max_keepalive_connections=32)
+    return httpx.Client(timeout=timeout, limits=limits, headers={"User-Agent": "shopsync/0.1"})
+
+
+def _error_codes(errors: Any) -> set[str]:
+    if not isinstance(errors, list):
+        return set()
+    return {
+        str(error.get("extensions", {}).get("code"))
+        for error in errors
+        if isinstance(error, dict) and isinstance(error.get("extensions"), dict)
+    }
+
+
+def _messages(errors: Any) -> str:
+    if isinstance(errors, list):
+        return "; ".join(
+            str(e.get("message", e)) if isinstance(e, dict) else str(e) for e in errors
+        )[:500]
+    return str(errors)[:500]
+
+
+class ShopifyClient:
+    """Sends GraphQL queries with cost-aware throttling and bounded retries."""
+
+    def __init__(
+        self,
+        http: httpx.Client,
+        throttle: ThrottleBudget,
+        *,
+        max_attempts: int = 8,
+        backoff_cap_seconds: float = 30.0,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._http = http
+        self._throttle = throttle
+        self._max_attempts = max_attempts
+        self._backoff_cap = backoff_cap_seconds
+        self._sleep = sleep
+
+    def bucket_size(self, shop_domain: str) -> float:
+        return self._throttle.bucket_size(shop_domain)
+
+    def query(
+        self,
+        store: StoreCredentials,
+        query: str,
+        variables: dict[str, Any] | None = None,
+        *,
+        cost: int,
+        stats: CallStats,
+        on_wait: Callable[[], None] | None = None,
+    ) -> dict[str, Any]:
+        """Run one query and return its `data`; waits, retries or raises a ShopifyError."""
+        failures = throttle_waits = 0
+        while True:
+            wait = self._throttle.reserve(store.shop_domain, cost)
+            if wait > 0:
+                throttle_waits = self._count_wait(stats, throttle_waits)
+                self._pause(wait, on_wait)
+                continue
+            try:
+                body, status = self._post(store, query, variables or {})
+            except _Retryable as retryable:
+                self._throttle.settle(store.shop_domain, cost, None)
+                if retryable.throttled:
+                    throttle_waits = self._count_wait(stats, throttle_waits)
+                    self._throttle.drain(store.shop_domain)
+                    self._pause(retryable.wait or 1.0, on_wait)
+                    continue
+                failures += 1
+                if failures >= self._max_attempts:
+                    raise ShopifyUnavailable(
+                        f"{store.shop_domain}: {retryable} after {failures} attempts"
+                    ) from None
+                stats.add(retries=1)
+                self._pause(self._backoff(failures), on_wait)
+                continue
+            self._throttle.settle(store.shop_domain, cost, status)
+            stats.add(requests=1)
+            data = self._data_or_raise(store, body, status, cost)
+            if data is None:
+                throttle_waits = self._count_wait(stats, throttle_waits)
+                self._pause(_throttled_wait(cost, status), on_wait)
+                continue
+            actual = body.get("extensions", {}).get("cost", {}).get("actualQueryCost")
+            stats.add(points=int(actual or cost))
+            return data
+
+    def _count_wait(self, stats: CallStats, waits: int) -> int:
+        stats.add(throttle_waits=1)
+        if waits + 1 > MAX_THROTTLE_WAITS:
+            raise ShopifyUnavailable("still throttled after many waits")
+        return waits + 1
+
+    def _pause(self, seconds: float, on_wait: Callable[[], None] | None) -> None:
+        if on_wait is not None:
+            on_wait()
+        self._sleep(seconds)
+
+    def _backoff(self, failures: int) -> float:
+        ceiling = min(self._backoff_cap, BACKOFF_BASE_SECONDS * 2 ** (failures - 1))
+        return random.uniform(ceiling / 2, ceiling)
+
+    def _post(
+        self, store: StoreCredentials, query: str, variables: dict[str, Any]
+    ) -> tuple[dict[str, Any], ThrottleStatus | None]:
+        headers = {"X-Shopify-Access-Token": store.access_token, "Content-Type": "application/json"}
+        try:
+            response = self._http.post(
+                store.graphql_url, json={"query": query, "variables": variables}, headers=headers
+            )
+        except httpx.TimeoutException:
+            raise _Retryable("timeout") from None
+        except httpx.TransportError as error:
+            raise _Retryable(f"connection error ({type(error).__name__})") from None
+        return self._parse(store, response)
+
+    def _parse(
+        self, store: StoreCredentials, response: httpx.Response
+    ) -> tuple[dict[str, Any], ThrottleStatus | None]:
+        code = response.status_code
+        if code in (401, 403):
+            raise ShopifyAuthError(
+                f"{store.shop_domain}: Shopify answered HTTP {code}: the access token is "
+                "invalid, revoked or lacks a scope; update adminShopToken"
+            )
+        if code == 429:
+            raise _Retryable("HTTP 429", wait=_retry_after(response), throttled=True)
+        if code >= 500:
+            raise _Retryable(f"HTTP {code}")
+        if code == 404:
+            raise ShopifyError(
+                f"{store.shop_domain}: HTTP 404 from the Admin API; check adminApiBaseUrl "
+                "and SHOPIFY_API_VERSION"
+            )
+        if code != 200:
+            raise ShopifyError(f"{store.shop_domain}: unexpected HTTP {code}")
+        try:
+            body = response.json()
+        except ValueError:
+            raise _Retryable("invalid JSON in a 200 answer") from None
+        if not isinstance(body, dict):
+            raise _Retryable("unexpected JSON in a 200 answer")
+        return body, ThrottleStatus.from_extensions(body.get("extensions"))
+
+    def _data_or_raise(
+        self,
+        store: StoreCredentials,
+        body: dict[str, Any],
+        status: ThrottleStatus | None,
+        cost: int,
+    ) -> dict[str, Any] | None:
+        """`data`, or None when THROTTLED (the caller waits through the budget and retries)."""
+        errors = body.get("errors")
+        if errors:
+            codes = _error_codes(errors)
+            # Shopify answers THROTTLED with HTTP 200; the budget now knows the real numbers.
+            if "THROTTLED" in codes:
+                return None
+            if "MAX_COST_EXCEEDED" in codes:
+                raise QueryTooExpensive(f"{store.shop_domain}: {_messages(errors)}")
+            if isinstance(errors, str) or body.get("data") is None:
+                raise ShopifyQueryError(f"{store.shop_domain}: {_messages(errors)}")
+            log.warning("%s: partial GraphQL errors: %s", store.shop_domain, _messages(errors))
+        data = body.get("data")
+        if not isinstance(data, dict):
+            raise ShopifyQueryError(f"{store.shop_domain}: answer without data")
+        return data
+
+
+class _Retryable(Exception):
+    def __init__(self, reason: str, *, wait: float | None = None, throttled: bool = False):
+        super().__init__(reason)
+        self.wait = wait
+        self.throttled = throttled
+
+
+def _retry_after(response: httpx.Response) -> float:
+    # Shopify sends Retry-After as a float string ("2.0").
+    try:
+        return max(0.0, float(response.headers.get("Retry-After", "1")))
+    except ValueError:
+        return 1.0
+
+
+def _throttled_wait(cost: int, status: ThrottleStatus | None) -> float:
+    """Seconds until the bucket holds `cost` again: (requested - available) / restore rate."""
+    if status is None or status.restore_rate <= 0:
+        return 1.0
+    missing = min(cost, status.maximum_available) - status.currently_available
+    return max(0.05, missing / status.restore_rate)

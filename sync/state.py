@@ -1,0 +1,37 @@
+"""Per-store, per-resource sync state in `_syncstate`: the incremental cursor and history."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pymongo.database import Database
+
+from config_db.mongo import MongoDocument
+from stores.naming import SYNC_STATE
+
+
+class SyncState:
+    """`_id` = resource; `cursor` = updated-at high-water mark, never past a pass's start."""
+
+    def __init__(self, store_db: Database[MongoDocument]) -> None:
+        self._state = store_db[SYNC_STATE]
+
+    def get(self, resource: str) -> MongoDocument:
+        return self._state.find_one({"_id": resource}) or {"_id": resource}
+
+    def all(self) -> dict[str, MongoDocument]:
+        return {doc["_id"]: doc for doc in self._state.find()}
+
+    def completed(self, resource: str, mode: str, run_started: datetime, job_id: str) -> None:
+        """After a successful pass: advance the cursor to the pass's start (never backwards)."""
+        current = self.get(resource).get("cursor")
+        fields: dict[str, Any] = {f"last{mode.title()}At": run_started, "lastJobId": job_id}
+        if current is None or current < run_started:
+            fields["cursor"] = run_started
+        self._state.update_one({"_id": resource}, {"$set": fields}, upsert=True)
+
+    def started(self, resource: str, mode: str, at: datetime) -> None:
+        self._state.update_one(
+            {"_id": resource}, {"$set": {f"last{mode.title()}StartedAt": at}}, upsert=True
+        )

@@ -1,0 +1,186 @@
+"""Fixtures: settings, mongomock and StubBroker for unit tests; real services for the rest."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import mongomock
+import pytest
+from dramatiq import Worker
+from dramatiq.brokers.stub import StubBroker
+from pymongo import MongoClient
+
+from sync.broker import install_broker
+
+# Unit tests use a StubBroker; it must be installed before any actor module is imported.
+STUB_BROKER = install_broker(StubBroker())
+
+from app import create_app  # noqa: E402
+from config_db.settings import Settings  # noqa: E402
+from tests import servers  # noqa: E402
+from tests.fakeshopify import FakeShopify  # noqa: E402
+
+API_KEY = "test-api-key-0123456789"
+SECRET_KEY = "test-secret-key"
+ADMIN_TOKEN = "shpat_0123456789abcdef0123456789ab9f2c"
+STOREFRONT_TOKEN = "sfat_storefront_secret_token_7777"
+WEBHOOK_SECRET = "whsec_shop_specific_secret_5555"
+HEADERS = {"X-API-Key": API_KEY}
+
+
+def seed_payload(client_key: str = "mystore", **overrides: Any) -> dict[str, Any]:
+    """The customer's example payload with loopback Shopify URLs."""
+    payload: dict[str, Any] = {
+        "clientKey": client_key,
+        "clientName": "My Store",
+        "environment": "production",
+        "apiBaseUrl": f"https://{client_key.lower()}.myshopify.com",
+        "adminApiBaseUrl": f"https://{client_key.lower()}.myshopify.com",
+        "appName": "MyStore App",
+        "bundleId": "com.mystore.app",
+        "packageName": "com.mystore.app",
+        "storefrontToken": STOREFRONT_TOKEN,
+        "adminShopToken": ADMIN_TOKEN,
+    }
+    payload.update(overrides)
+    return {key: value for key, value in payload.items() if value is not None}
+
+
+@pytest.fixture(scope="session")
+def log_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("service-logs")
+
+
+@pytest.fixture(scope="session")
+def mongo_server(log_dir: Path) -> Iterator[servers.Service]:
+    service = servers.secantus(log_dir).start()
+    yield service
+    service.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_service(log_dir: Path) -> Iterator[servers.Service]:
+    service = servers.redis_server(log_dir).start()
+    yield service
+    service.stop()
+
+
+@pytest.fixture(scope="session")
+def mongo_uri(mongo_server: servers.Service) -> str:
+    return f"mongodb://127.0.0.1:{mongo_server.port}"
+
+
+@pytest.fixture(scope="session")
+def redis_url(redis_service: servers.Service) -> str:
+    return f"redis://127.0.0.1:{redis_service.port}/0"
+
+
+@pytest.fixture
+def real_mongo(mongo_uri: str) -> Iterator[MongoClient[dict[str, Any]]]:
+    """A client to the real SecantusDB server, emptied before each test."""
+    client: MongoClient[dict[str, Any]] = MongoClient(mongo_uri, tz_aware=True)
+    for name in client.list_database_names():
+        if name == "appconfig":
+            # Emptied, not dropped: running web processes created its indexes once.
+            for collection in client.appconfig.list_collection_names():
+                client.appconfig[collection].delete_many({})
+        elif name not in ("admin", "local", "config"):
+            client.drop_database(name)
+    yield client
+    client.close()
+
+
+def make_settings(**overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "mongodb_uri": "mongodb://127.0.0.1:1",
+        "redis_url": "redis://127.0.0.1:1/0",
+        "api_key": API_KEY,
+        "secret_key": SECRET_KEY,
+        "env": "development",
+        "shopify_client_secret": "app-client-secret",
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+@pytest.fixture
+def settings() -> Settings:
+    return make_settings()
+
+
+@pytest.fixture
+def stub_broker() -> Iterator[StubBroker]:
+    STUB_BROKER.flush_all()
+    yield STUB_BROKER
+    STUB_BROKER.flush_all()
+
+
+@pytest.fixture
+def stub_worker(stub_broker: StubBroker) -> Iterator[Worker]:
+    worker = Worker(stub_broker, worker_timeout=100)
+    worker.start()
+    yield worker
+    worker.stop()
+
+
+@pytest.fixture
+def mock_mongo() -> mongomock.MongoClient:
+    return mongomock.MongoClient(tz_aware=True)
+
+
+@pytest.fixture
+def app(settings: Settings, mock_mongo: mongomock.MongoClient, stub_broker: StubBroker) -> Any:
+    """The control API on mongomock and the StubBroker."""
+    return create_app(settings, mongo_client=mock_mongo)
+
+
+@pytest.fixture
+def client(app: Any) -> Any:
+    return app.test_client()
+
+
+@pytest.fixture
+def real_app(
+    mongo_uri: str, real_mongo: MongoClient[dict[str, Any]], stub_broker: StubBroker
+) -> Iterator[Any]:
+    """The control API in-process on the real SecantusDB server (broker still stubbed)."""
+    app = create_app(make_settings(mongodb_uri=mongo_uri))
+    yield app
+    close_app(app)
+
+
+@pytest.fixture
+def real_client(real_app: Any) -> Any:
+    return real_app.test_client()
+
+
+def close_app(app: Any) -> None:
+    """Close an app's MongoClient now: closing it at exit, once servers are gone, is slow."""
+    app.extensions["shopsync"].mongo.close()
+
+
+def service_env(mongo_uri: str, redis_url: str, **extra: str) -> dict[str, str]:
+    """Environment for a real web or worker process."""
+    env = {
+        "MONGODB_URI": mongo_uri,
+        "REDIS_URL": redis_url,
+        "SHOPSYNC_API_KEY": API_KEY,
+        "SHOPSYNC_SECRET_KEY": SECRET_KEY,
+        "SHOPSYNC_ENV": "development",
+        "SHOPIFY_CLIENT_SECRET": "app-client-secret",
+        "SHOPSYNC_WORKER_HEARTBEAT_TIMEOUT_SECONDS": "5",
+    }
+    env.update(extra)
+    return env
+
+
+@pytest.fixture(scope="session")
+def fake() -> Iterator[FakeShopify]:
+    """The fake Shopify Admin API over real HTTP on a free loopback port."""
+    # Deliveries are signed with the app secret the test services are configured with.
+    server = FakeShopify(client_secret="app-client-secret")
+    server.serve()
+    yield server
+    server.stop()

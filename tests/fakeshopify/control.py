@@ -1,0 +1,160 @@
+"""``/_control`` endpoints: drive a fake server running in another process (CLI, benchmarks).
+
+- ``GET  /_control/shops`` -> ``[{"name", "shopDomain", "adminBaseUrl", "token"}]``
+- ``POST /_control/shops`` ``{"name", "token", "seed", "products", ...generate_store options}``
+- ``GET  /_control/shops/<shop>/stats``; ``POST .../reset_stats``
+- ``POST /_control/shops/<shop>/configure`` ``{bucket_max, restore_rate, ...}``
+- ``GET  /_control/shops/<shop>/snapshot/<resource>``
+- ``POST /_control/shops/<shop>/update`` ``{"resource", "id", "fields"}``
+- ``POST /_control/shops/<shop>/create`` ``{"resource", "node"?}`` -> ``{"id"}``
+- ``POST /_control/shops/<shop>/delete`` ``{"resource", "id"}``
+- ``POST /_control/shops/<shop>/collection_members`` ``{"id", "productIds"}``
+- ``POST /_control/shops/<shop>/add_codes`` / ``remove_codes`` ``{"id", "codes"}``
+- ``POST /_control/shops/<shop>/theme_file`` ``{"id", "filename", "content" | "contentBase64"}``
+
+Webhooks:
+
+- ``GET  /_control/shops/<shop>/subscriptions``; ``POST .../subscribe`` ``{"topic", "uri",
+  "format"?, "includeFields"?}`` -> ``{"id"}``; ``POST .../clear_subscriptions``
+- ``GET  /_control/shops/<shop>/deliveries``; ``POST .../clear_deliveries``;
+  ``POST .../wait_deliveries`` ``{"timeout"?}`` (408 on timeout)
+- ``POST /_control/shops/<shop>/deliver`` ``{"topic", "payload"?, "gid"?, "uri"?, "event_id"?,
+  "webhook_id"?, "triggered_at"?, "bad_hmac"?, "secret"?, "body"? (text) | "bodyBase64"?,
+  "headers"?}`` -> ``{"status"}`` (502 when the request to the receiver failed)
+- ``POST /_control/shops/<shop>/build_delivery`` (same body) -> ``{"url", "headers",
+  "bodyBase64"}``
+- ``POST /_control/shops/<shop>/uninstall``; ``POST .../reinstall`` ``{"token"?}``
+- ``POST /_control/shops/<shop>/publish_theme`` ``{"id"}``
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import TYPE_CHECKING, Any
+
+from werkzeug.wrappers import Request, Response
+
+from tests.fakeshopify.data import generate_store
+
+if TYPE_CHECKING:
+    from tests.fakeshopify.server import FakeShopify
+    from tests.fakeshopify.store import FakeShop
+
+
+def _describe(shop: FakeShop) -> dict[str, Any]:
+    try:
+        admin = shop.admin_base_url
+    except RuntimeError:
+        admin = None
+    return {"name": shop.name, "shopDomain": shop.shop_domain, "adminBaseUrl": admin,
+            "token": shop.token, "clientSecret": shop.client_secret,
+            "installed": shop.installed}  # fmt: skip
+
+
+_DELIVERY_OPTIONS = ("payload", "gid", "uri", "event_id", "webhook_id", "triggered_at",
+                     "bad_hmac", "secret", "headers")  # fmt: skip
+
+
+def _delivery_args(body: dict[str, Any]) -> dict[str, Any]:
+    options = {key: body[key] for key in _DELIVERY_OPTIONS if key in body}
+    if "bodyBase64" in body:
+        options["body"] = base64.b64decode(body["bodyBase64"])
+    elif isinstance(body.get("body"), str):
+        options["body"] = body["body"].encode("utf-8")
+    return options
+
+
+def _webhook_action(shop: FakeShop, action: str, body: dict[str, Any]) -> Any:
+    if action == "subscribe":
+        gid = shop.subscribe(body["topic"], body["uri"], format=body.get("format", "JSON"),
+                             include_fields=body.get("includeFields"))  # fmt: skip
+        return {"id": gid}
+    if action == "clear_subscriptions":
+        shop.clear_subscriptions()
+    elif action == "clear_deliveries":
+        shop.clear_deliveries()
+    elif action == "wait_deliveries":
+        shop.wait_deliveries(float(body.get("timeout", 10.0)))
+    elif action == "deliver":
+        return {"status": shop.deliver(body["topic"], **_delivery_args(body))}
+    elif action == "build_delivery":
+        url, headers, raw = shop.build_delivery(body["topic"], **_delivery_args(body))
+        return {"url": url, "headers": headers, "bodyBase64": base64.b64encode(raw).decode()}
+    elif action == "uninstall":
+        shop.uninstall()
+    elif action == "reinstall":
+        shop.reinstall(body.get("token"))
+    elif action == "publish_theme":
+        shop.publish_theme(body["id"])
+    else:
+        raise LookupError(action)
+    return {"ok": True}
+
+
+def _shop_action(shop: FakeShop, action: str, body: dict[str, Any]) -> Any:
+    if action == "configure":
+        shop.configure(**body)
+        return {"ok": True}
+    if action == "reset_stats":
+        shop.reset_stats()
+        return {"ok": True}
+    if action == "update":
+        shop.update(body["resource"], body["id"], body.get("fields") or {})
+        return {"ok": True}
+    if action == "create":
+        return {"id": shop.create(body["resource"], body.get("node"))}
+    if action == "delete":
+        shop.delete(body["resource"], body["id"])
+        return {"ok": True}
+    if action == "collection_members":
+        shop.set_collection_members(body["id"], body["productIds"])
+        return {"ok": True}
+    if action == "add_codes":
+        shop.add_codes(body["id"], body["codes"])
+        return {"ok": True}
+    if action == "remove_codes":
+        shop.remove_codes(body["id"], body["codes"])
+        return {"ok": True}
+    if action == "theme_file":
+        content: str | bytes = body.get("content", "")
+        if "contentBase64" in body:
+            content = base64.b64decode(body["contentBase64"])
+        shop.put_theme_file(body["id"], body["filename"], content)
+        return {"ok": True}
+    return _webhook_action(shop, action, body)
+
+
+def control(fake: FakeShopify, request: Request, parts: list[str]) -> Response:
+    from tests.fakeshopify.server import json_response
+
+    body = request.get_json(silent=True) or {}
+    try:
+        if parts == ["shops"]:
+            if request.method == "POST":
+                skip = ("name", "token", "seed", "client_secret")
+                options = {k: v for k, v in body.items() if k not in skip}
+                data = generate_store(int(body.get("seed", 1)), **options)
+                shop = fake.add_shop(body["name"], body.get("token"), data,
+                                     body.get("client_secret"))  # fmt: skip
+                return json_response(_describe(shop), 201)
+            return json_response([_describe(shop) for shop in fake.shops.values()])
+        if len(parts) < 3 or parts[0] != "shops" or parts[1] not in fake.shops:
+            return json_response({"error": "not found"}, 404)
+        shop = fake.shops[parts[1]]
+        if parts[2] == "stats":
+            return json_response(shop.stats)
+        if parts[2] == "snapshot" and len(parts) == 4:
+            return json_response(shop.snapshot(parts[3]))
+        if parts[2] in ("subscriptions", "deliveries") and request.method == "GET":
+            return json_response(getattr(shop, parts[2]))
+        if request.method != "POST":
+            return json_response({"error": "method not allowed"}, 405)
+        return json_response(_shop_action(shop, parts[2], body))
+    except TimeoutError as exc:
+        return json_response({"error": str(exc)}, 408)
+    except ConnectionError as exc:
+        return json_response({"error": str(exc)}, 502)
+    except LookupError as exc:
+        return json_response({"error": f"not found: {exc}"}, 404)
+    except (TypeError, ValueError) as exc:
+        return json_response({"error": str(exc)}, 400)

@@ -1,0 +1,89 @@
+"""The executable schema: ``schema.graphql`` + ``webhooks.graphql`` with their resolvers bound."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from graphql import GraphQLObjectType, GraphQLScalarType, GraphQLSchema, build_schema
+
+from tests.fakeshopify.resolvers import (
+    CODE_TYPES,
+    SCHEMA_PATH,
+    Resolver,
+    _first,
+    _only_default,
+    _shop,
+    _total_inventory,
+    list_connection,
+    list_count,
+    ref_connection,
+    ref_count,
+    resolve_article_blog,
+    resolve_articles_count,
+    resolve_blog_articles,
+    resolve_codes,
+    resolve_deletion_events,
+    resolve_node,
+    resolve_nodes,
+    resolve_theme_files,
+    resolve_themes,
+    resolve_variants,
+    root_connection,
+    root_count,
+    root_lookup,
+)
+from tests.fakeshopify.webhookschema import SDL_PATH, bind_webhooks
+
+
+@lru_cache(maxsize=1)
+def load_schema() -> GraphQLSchema:
+    sdl = SCHEMA_PATH.read_text() + SCHEMA_PATH.with_name(SDL_PATH).read_text()
+    schema = build_schema(sdl)
+    bind_webhooks(schema)
+    types = schema.type_map
+
+    def bind(type_name: str, field: str, resolver: Resolver) -> None:
+        named = types[type_name]
+        assert isinstance(named, GraphQLObjectType)
+        named.fields[field].resolve = resolver
+
+    bind("QueryRoot", "shop", lambda _root, info: _shop(info).data.shop)
+    bind("QueryRoot", "node", resolve_node)
+    bind("QueryRoot", "nodes", resolve_nodes)
+    for single, plural in (("product", "products"), ("collection", "collections"),
+                           ("blog", "blogs"), ("article", "articles"),
+                           ("discountNode", "discountNodes")):  # fmt: skip
+        resource = "discounts" if plural == "discountNodes" else plural
+        bind("QueryRoot", single, root_lookup(resource))
+        bind("QueryRoot", plural, root_connection(resource))
+    bind("QueryRoot", "files", root_connection("files"))
+    bind("QueryRoot", "theme", root_lookup("themes"))
+    bind("QueryRoot", "themes", resolve_themes)
+    bind("QueryRoot", "deletionEvents", resolve_deletion_events)
+    bind("QueryRoot", "productsCount", root_count("products"))
+    bind("QueryRoot", "collectionsCount", root_count("collections"))
+    bind("QueryRoot", "discountNodesCount", root_count("discounts"))
+
+    bind("Product", "variants", resolve_variants)
+    bind("Product", "variantsCount", list_count("variants"))
+    bind("Product", "media", list_connection("media"))
+    bind("Product", "mediaCount", list_count("media"))
+    bind("Product", "featuredMedia", _first("media"))
+    bind("Product", "totalInventory", _total_inventory)
+    bind("Product", "hasOnlyDefaultVariant", _only_default)
+    bind("Collection", "products", ref_connection("products", "productIds"))
+    bind("Collection", "productsCount", ref_count("products", "productIds"))
+    bind("Blog", "articles", resolve_blog_articles)
+    bind("Blog", "articlesCount", resolve_articles_count)
+    bind("Article", "blog", resolve_article_blog)
+    bind("OnlineStoreTheme", "files", resolve_theme_files)
+    bind("DiscountProducts", "products", ref_connection("products", "productIds"))
+    bind("DiscountCollections", "collections", ref_connection("collections", "collectionIds"))
+    for type_name in CODE_TYPES:
+        bind(type_name, "codes", resolve_codes)
+        bind(type_name, "codesCount", list_count("codes"))
+    for scalar in ("UnsignedInt64", "Money"):  # Shopify sends both as strings
+        named = types[scalar]
+        assert isinstance(named, GraphQLScalarType)
+        named.serialize = lambda value: str(value)  # type: ignore[method-assign]
+    return schema

@@ -1,0 +1,141 @@
+"""Running shopsync for real in tests: gunicorn + Dramatiq workers on Redis and SecantusDB."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from tests import servers
+
+API_KEY = "test-api-key-0123456789"
+# Short leases, timeouts and backoff so fault and kill tests take seconds, not minutes.
+FAST_ENV = {
+    "SHOPSYNC_WORKER_HEARTBEAT_TIMEOUT_SECONDS": "5",
+    "SHOPSYNC_SYNC_LEASE_SECONDS": "8",
+    "SHOPSYNC_SHOPIFY_READ_TIMEOUT_SECONDS": "2",
+    "SHOPSYNC_SHOPIFY_CONNECT_TIMEOUT_SECONDS": "2",
+    "SHOPSYNC_BACKOFF_CAP_SECONDS": "1",
+    "SHOPSYNC_SHOPIFY_MAX_ATTEMPTS": "12",
+    # Requeue a killed worker's messages within seconds (Dramatiq's default is 1 in 1000).
+    "SHOPSYNC_BROKER_MAINTENANCE_CHANCE": "200000",
+}
+
+
+@dataclass
+class Stack:
+    """One web process and its workers, sharing a Redis database and the MongoDB server."""
+
+    name: str
+    log_dir: Path
+    env: dict[str, str]
+    web: servers.Service
+    workers: list[servers.Service] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.web.port}"
+
+    def http(self) -> httpx.Client:
+        return httpx.Client(base_url=self.url, headers={"X-API-Key": API_KEY}, timeout=30)
+
+    def add_worker(self, *, processes: int = 1, threads: int = 4, **env: str) -> servers.Service:
+        worker = servers.dramatiq_worker(
+            self.log_dir,
+            {**self.env, **env},
+            processes=processes,
+            threads=threads,
+            name=f"{self.name}-worker{len(self.workers)}",
+        )
+        worker.start(ready=lambda: worker.log().count("is ready for action") >= processes)
+        self.workers.append(worker)
+        return worker
+
+    def configure(self, shop: Any, client_key: str | None = None, **extra: Any) -> str:
+        """POST the store's config (loopback URLs to the fake shop); returns the job id."""
+        payload = {
+            "clientKey": client_key or shop.name,
+            "clientName": f"{shop.name} store",
+            "apiBaseUrl": shop.admin_base_url,
+            "adminApiBaseUrl": shop.admin_base_url,
+            "shopDomain": shop.shop_domain,
+            "adminShopToken": shop.token,
+            **extra,
+        }
+        with self.http() as http:
+            answer = http.post("/api/config/sync", json=payload)
+        assert answer.status_code == 202, answer.text
+        return str(answer.json()["syncJobId"])
+
+    def start_sync(self, client_key: str, mode: str = "incremental") -> str:
+        with self.http() as http:
+            answer = http.post(f"/api/stores/{client_key}/sync", json={"mode": mode})
+        assert answer.status_code == 202, answer.text
+        return str(answer.json()["syncJobId"])
+
+    def job(self, client_key: str, job_id: str) -> dict[str, Any]:
+        with self.http() as http:
+            found: dict[str, Any] = http.get(f"/api/stores/{client_key}/sync/jobs/{job_id}").json()
+        return found
+
+    def wait_job(self, client_key: str, job_id: str, timeout: float = 180) -> dict[str, Any]:
+        """Wait until the job has ended; fail with the worker logs when it takes too long."""
+        deadline = time.monotonic() + timeout
+        while True:
+            job = self.job(client_key, job_id)
+            if job["status"] in ("completed", "failed"):
+                return job
+            if time.monotonic() > deadline:
+                logs = "\n".join(worker.log()[-4000:] for worker in self.workers)
+                raise AssertionError(f"job {job_id} still {job['status']}: {job}\n{logs}")
+            time.sleep(0.2)
+
+    def add_clock(self, **env: str) -> servers.Service:
+        clock = servers.clock(self.log_dir, {**self.env, **env}, name=f"{self.name}-clock")
+        clock.start(ready=lambda: "clock started" in clock.log())
+        self.workers.append(clock)
+        return clock
+
+    def logs(self) -> str:
+        return self.web.log() + "".join(worker.log() for worker in self.workers)
+
+    def stop(self) -> None:
+        for worker in self.workers:
+            worker.stop()
+        self.web.stop()
+
+
+def start_stack(
+    name: str,
+    log_dir: Path,
+    mongo_uri: str,
+    redis_url: str,
+    *,
+    workers: int = 1,
+    threads: int = 4,
+    **env: str,
+) -> Stack:
+    """A web process plus `workers` worker processes, with FAST_ENV and `env`.
+
+    SHOPSYNC_PUBLIC_URL is the web process's own address, so webhooks reach it.
+    """
+    port = servers.free_port()
+    full_env = {
+        "SHOPSYNC_PUBLIC_URL": f"http://127.0.0.1:{port}",
+        "MONGODB_URI": mongo_uri,
+        "REDIS_URL": redis_url,
+        "SHOPSYNC_API_KEY": API_KEY,
+        "SHOPSYNC_SECRET_KEY": "test-secret-key",
+        "SHOPSYNC_ENV": "development",
+        "SHOPIFY_CLIENT_SECRET": "app-client-secret",
+        **FAST_ENV,
+        **env,
+    }
+    web = servers.gunicorn(log_dir, full_env, name=f"{name}-web", port=port).start()
+    stack = Stack(name, log_dir, full_env, web)
+    for _ in range(workers):
+        stack.add_worker(threads=threads)
+    return stack

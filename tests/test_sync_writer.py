@@ -1,0 +1,96 @@
+"""sync: documents, idempotent writes, stale guards and sweeps on real SecantusDB."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from pymongo import MongoClient
+
+from sync.documents import convert_timestamps, safe_keys, unwrap_connections
+from sync.resources.theme_files import json_target, parse_theme_json
+from sync.writer import sweep, tombstone, write_documents
+
+T0 = datetime(2026, 3, 1, tzinfo=UTC)
+NOW = datetime(2026, 11, 1, tzinfo=UTC)
+
+
+def doc(n: int, title: str = "t", updated: datetime = T0) -> dict[str, Any]:
+    return {"_id": f"gid://shopify/Product/{n}", "title": title, "updatedAt": updated}
+
+
+def test_timestamps_become_utc_datetimes_at_any_depth() -> None:
+    converted = convert_timestamps(
+        {
+            "updatedAt": "2026-01-02T03:04:05Z",
+            "title": "x",
+            "variants": [{"createdAt": "2026-01-01T00:00:00-05:00"}],
+        }
+    )
+    assert converted["updatedAt"] == datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    assert converted["variants"][0]["createdAt"] == datetime(2026, 1, 1, 5, tzinfo=UTC)
+    assert converted["title"] == "x"
+
+
+def test_keys_are_made_safe_and_connections_unwrapped() -> None:
+    assert safe_keys({"a.b": {"$x": 1}}) == {"a\uff0eb": {"\uff04x": 1}}
+    wrapped = {
+        "variants": {"nodes": [{"id": 1}], "pageInfo": {}},
+        "media": {"edges": [{"node": {"id": 2}}]},
+    }
+    assert unwrap_connections(wrapped) == {"variants": [{"id": 1}], "media": [{"id": 2}]}
+
+
+def test_theme_json_loses_shopifys_leading_comment() -> None:
+    text = '/*\n * IMPORTANT: generated\n */\n{"current": {"a": 1}}'
+    assert parse_theme_json(text) == {"current": {"a": 1}}
+    assert json_target("templates/product.alternate.json") == (
+        "templates",
+        "product\uff0ealternate",
+    )
+    assert json_target("config/settings_data.json") == ("settings", None)
+    assert json_target("snippets/a.liquid") is None
+
+
+@pytest.mark.real
+def test_same_page_twice_writes_nothing_the_second_time(
+    real_mongo: MongoClient[dict[str, Any]],
+) -> None:
+    products = real_mongo.store.products
+    page = [doc(n) for n in range(5)]
+    first = write_documents(products, page, run_id="run1", now=NOW)
+    second = write_documents(products, page, run_id="run1", now=NOW)
+    assert (first.upserted, first.skipped) == (5, 0)
+    assert (second.upserted, second.skipped) == (0, 5)
+    assert products.count_documents({}) == 5
+    stored = products.find_one({"_id": page[0]["_id"]})
+    assert stored["deleted"] is False and stored["syncedAt"] == NOW
+
+
+@pytest.mark.real
+def test_an_older_version_never_overwrites_a_newer_one(
+    real_mongo: MongoClient[dict[str, Any]],
+) -> None:
+    products = real_mongo.store.products
+    write_documents(products, [doc(1, "new", T0 + timedelta(hours=1))], run_id=None, now=NOW)
+    counts = write_documents(products, [doc(1, "old", T0)], run_id=None, now=NOW)
+    assert counts.skipped == 1
+    assert products.find_one({"_id": doc(1)["_id"]})["title"] == "new"
+
+
+@pytest.mark.real
+def test_sweep_tombstones_only_what_the_run_did_not_see(
+    real_mongo: MongoClient[dict[str, Any]],
+) -> None:
+    products = real_mongo.store.products
+    write_documents(products, [doc(n) for n in range(4)], run_id="old", now=T0)
+    started = T0 + timedelta(days=1)
+    write_documents(products, [doc(0), doc(1, "changed")], run_id="new", now=started)
+    # A webhook wrote doc 3 after the run started: it must survive the sweep.
+    products.update_one({"_id": doc(3)["_id"]}, {"$set": {"syncedAt": started}})
+    assert sweep(products, run_id="new", run_started=started, now=NOW) == 1
+    deleted = products.find_one({"_id": doc(2)["_id"]})
+    assert deleted["deleted"] is True and deleted["deletedAt"] == NOW
+    assert products.count_documents({"deleted": False}) == 3
+    assert tombstone(products, [doc(0)["_id"]], now=NOW) == 1

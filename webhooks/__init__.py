@@ -1,0 +1,1 @@
+"""Shopify webhooks: verification, the event log and applying deliveries."""

@@ -1,0 +1,141 @@
+"""The store's `webhookevents` log: one document per event and topic, deduplicated."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+from pymongo import ReturnDocument
+from pymongo.database import Database
+from pymongo.errors import DuplicateKeyError
+
+from config_db.mongo import MongoDocument
+from stores.naming import WEBHOOK_EVENTS
+from sync.documents import safe_keys
+from webhooks.group_insert import GroupInserter
+from webhooks.verify import Delivery
+
+EventStatus = Literal["queued", "applied", "ignored", "failed"]
+MAX_REQUEUES = 20
+# Each re-send waits twice as long as the one before (a backlog is not a lost message), capped.
+MAX_REQUEUE_DELAY_SECONDS = 3600.0
+# A worker that claimed an event and then went silent for this long has died: take it over.
+CLAIM_TIMEOUT = timedelta(minutes=10)
+# Compliance topics carry customer data; the log keeps only who asked, never the data.
+PRIVATE_TOPICS = frozenset({"customers/data_request", "customers/redact", "shop/redact"})
+KEPT_PRIVATE_FIELDS = ("shop_id", "shop_domain", "data_request", "orders_requested")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class EventLog:
+    """Records deliveries and their outcome; `_id` = `<eventId or webhookId>:<topic>`."""
+
+    def __init__(
+        self, store_db: Database[MongoDocument], inserter: GroupInserter | None = None
+    ) -> None:
+        self._events = store_db[WEBHOOK_EVENTS]
+        self._inserter = inserter
+
+    def record(self, delivery: Delivery, payload: Any) -> bool:
+        """Log a delivery as `queued`; False when this event was logged before (a duplicate)."""
+        document = {
+            "_id": delivery.dedup_key,
+            "topic": delivery.topic,
+            "shopDomain": delivery.shop_domain,
+            "webhookId": delivery.webhook_id,
+            "eventId": delivery.event_id,
+            "triggeredAt": delivery.triggered_at,
+            "apiVersion": delivery.api_version,
+            "receivedAt": utcnow(),
+            # Payload keys are Shopify's, but a "." or "$" must not break the insert.
+            "payload": safe_keys(_loggable(delivery.topic, payload)),
+            "claimedAt": None,
+            "status": "queued",
+            "error": None,
+            "processedAt": None,
+        }
+        if self._inserter is not None:
+            return self._inserter.insert(self._events, document)
+        try:
+            self._events.insert_one(document)
+        except DuplicateKeyError:
+            return False
+        return True
+
+    def get(self, event_id: str) -> MongoDocument | None:
+        return self._events.find_one({"_id": event_id})
+
+    def claim(self, event_id: str) -> MongoDocument | None:
+        """Take a queued event for one worker; None when applied or held by another worker.
+
+        A claim older than CLAIM_SECONDS is taken over (its worker died mid-way).
+        """
+        now = utcnow()
+        return self._events.find_one_and_update(
+            {
+                "_id": event_id,
+                "status": "queued",
+                "$or": [{"claimedAt": None}, {"claimedAt": {"$lt": now - CLAIM_TIMEOUT}}],
+            },
+            {"$set": {"claimedAt": now}},
+            return_document=ReturnDocument.AFTER,
+        )
+
+    def release(self, event_id: str) -> None:
+        """Give a claimed event back (its attempt failed and will be retried)."""
+        self._events.update_one(
+            {"_id": event_id, "status": "queued"}, {"$set": {"claimedAt": None}}
+        )
+
+    def finish(
+        self, event_id: str, status: EventStatus, error: str | None = None, **fields: Any
+    ) -> None:
+        self._events.update_one(
+            {"_id": event_id},
+            {"$set": {"status": status, "error": error, "processedAt": utcnow(), **fields}},
+        )
+
+    def waiting(self, older_than_seconds: float, limit: int = 500) -> list[MongoDocument]:
+        """Events still `queued` and unclaimed whose message may be lost: due for a re-send.
+
+        An event is due `older_than_seconds` after it arrived, then after each re-send
+        twice as long as before (see `resent`).
+        """
+        now = utcnow()
+        return list(
+            self._events.find(
+                {
+                    "status": "queued",
+                    "receivedAt": {"$lt": now - timedelta(seconds=older_than_seconds)},
+                    "$and": [
+                        {"$or": [{"claimedAt": None}, {"claimedAt": {"$lt": now - CLAIM_TIMEOUT}}]},
+                        {"$or": [{"nextSendAt": None}, {"nextSendAt": {"$lt": now}}]},
+                    ],
+                },
+                {"_id": 1, "requeues": 1},
+            ).limit(limit)
+        )
+
+    def resent(self, event: MongoDocument, base_seconds: float) -> None:
+        """Note that `event` was sent again; its next re-send waits twice as long."""
+        requeues = int(event.get("requeues") or 0)
+        delay = min(base_seconds * 2 ** min(requeues + 1, 30), MAX_REQUEUE_DELAY_SECONDS)
+        self._events.update_one(
+            {"_id": event["_id"], "status": "queued"},
+            {"$set": {"nextSendAt": utcnow() + timedelta(seconds=delay)}, "$inc": {"requeues": 1}},
+        )
+
+
+def _loggable(topic: str, payload: Any) -> Any:
+    """The payload as logged: compliance requests lose the customer's personal data."""
+    if topic not in PRIVATE_TOPICS or not isinstance(payload, dict):
+        return payload
+    kept = {key: payload[key] for key in KEPT_PRIVATE_FIELDS if key in payload}
+    customer = payload.get("customer")
+    if isinstance(customer, dict) and "id" in customer:
+        kept["customer"] = {"id": customer["id"]}
+    kept["redacted"] = True
+    return kept

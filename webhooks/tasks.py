@@ -1,0 +1,52 @@
+"""Dramatiq actors for webhooks (run with `dramatiq sync.tasks webhooks.tasks`)."""
+
+from __future__ import annotations
+
+from sync.broker import get_broker
+
+get_broker()  # before any actor is declared: actors bind to the current broker
+
+import dramatiq  # noqa: E402
+from dramatiq.middleware import CurrentMessage  # noqa: E402
+
+from sync.runtime import worker_services  # noqa: E402
+from webhooks.errors import RegistrationFailed  # noqa: E402
+from webhooks.handlers import apply_event  # noqa: E402
+from webhooks.subscriptions import register_webhooks  # noqa: E402
+
+WEBHOOK_QUEUE = "webhooks"
+MS = 1000
+APPLY_MAX_RETRIES = 5
+
+
+def _retries() -> int:
+    message = CurrentMessage.get_current_message()
+    return int(message.options.get("retries", 0)) if message is not None else 0
+
+
+@dramatiq.actor(
+    queue_name=WEBHOOK_QUEUE,
+    max_retries=APPLY_MAX_RETRIES,
+    time_limit=5 * 60 * MS,
+    min_backoff=2 * MS,
+    max_backoff=60 * MS,
+)
+def apply_webhook(client_key: str, event_id: str) -> None:
+    """Apply the logged webhook event `event_id` of store `client_key`."""
+    apply_event(
+        worker_services(), client_key, event_id, final_attempt=_retries() >= APPLY_MAX_RETRIES
+    )
+
+
+@dramatiq.actor(
+    queue_name=WEBHOOK_QUEUE,
+    max_retries=8,
+    time_limit=5 * 60 * MS,
+    min_backoff=30 * MS,
+    max_backoff=30 * 60 * MS,
+)
+def register_store_webhooks(client_key: str) -> None:
+    """Create the store's missing webhook subscriptions; raising makes Dramatiq retry later."""
+    registration = register_webhooks(worker_services(), client_key)
+    if registration.status == "failed" and not registration.auth:
+        raise RegistrationFailed(f"webhook registration failed: {registration.error}")
