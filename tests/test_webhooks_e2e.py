@@ -168,6 +168,8 @@ def test_deliveries_during_a_redis_outage_are_kept_and_applied_later(
         f"redis://127.0.0.1:{redis_service.port}/0",
         SHOPSYNC_WEBHOOK_REQUEUE_AFTER_SECONDS="2",
         SHOPSYNC_SCHEDULER_TICK_SECONDS="1",
+        # This clock sees every store earlier tests left in appconfig: keep it to the sweeper.
+        SHOPSYNC_INCREMENTAL_INTERVAL_SECONDS="86400",
     )
     try:
         own.add_clock()
