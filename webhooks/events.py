@@ -78,7 +78,7 @@ class EventLog:
             {
                 "_id": event_id,
                 "status": "queued",
-                "$or": [{"claimedAt": None}, {"claimedAt": {"$lt": now - CLAIM_TIMEOUT}}],
+                **_unclaimed(now),
             },
             {"$set": {"claimedAt": now}},
             return_document=ReturnDocument.AFTER,
@@ -111,7 +111,7 @@ class EventLog:
                     "status": "queued",
                     "receivedAt": {"$lt": now - timedelta(seconds=older_than_seconds)},
                     "$and": [
-                        {"$or": [{"claimedAt": None}, {"claimedAt": {"$lt": now - CLAIM_TIMEOUT}}]},
+                        _unclaimed(now),
                         {"$or": [{"nextSendAt": None}, {"nextSendAt": {"$lt": now}}]},
                     ],
                 },
@@ -127,6 +127,11 @@ class EventLog:
             {"_id": event["_id"], "status": "queued"},
             {"$set": {"nextSendAt": utcnow() + timedelta(seconds=delay)}, "$inc": {"requeues": 1}},
         )
+
+
+def _unclaimed(now: datetime) -> MongoDocument:
+    """Filter: no worker holds the event, or its claim timed out (that worker died)."""
+    return {"$or": [{"claimedAt": None}, {"claimedAt": {"$lt": now - CLAIM_TIMEOUT}}]}
 
 
 def _loggable(topic: str, payload: Any) -> Any:
