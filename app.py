@@ -77,7 +77,8 @@ def create_app(
 
 def _wire_sync_and_webhooks(app: Flask, services: Any) -> None:
     """What a saved or disabled client sets in motion: its database, a sync, webhooks."""
-    from sync import tasks
+    from sync import auth_api, tasks
+    from sync.authorize import check_scopes, reauthorized
     from sync.launcher import SyncLauncher
     from sync.shopify import ShopifyClient
     from sync.throttle import RedisThrottle
@@ -98,11 +99,18 @@ def _wire_sync_and_webhooks(app: Flask, services: Any) -> None:
         return register_webhooks(services, client_key, shopify=quick)
 
     def on_client_saved(client_key: str) -> dict[str, Any]:
+        services.tokens.forget(client_key)
         store_db = services.databases.ensure(client_key)
         launch = launcher.start(client_key, "full", trigger="config")
         answer: dict[str, Any] = {"database": store_db.name, "syncJobId": launch.job["_id"]}
         if not launch.enqueued:
             answer["warning"] = "broker unavailable: the scheduler will enqueue this job"
+        answer["auth"] = check_scopes(services, client_key, shopify=quick)
+        answer["webhooks"] = _register_or_retry(register, webhook_tasks, client_key)
+        return answer
+
+    def on_client_reauthorized(client_key: str) -> dict[str, Any]:
+        answer = reauthorized(services, launcher, client_key)
         answer["webhooks"] = _register_or_retry(register, webhook_tasks, client_key)
         return answer
 
@@ -113,7 +121,9 @@ def _wire_sync_and_webhooks(app: Flask, services: Any) -> None:
 
     context: ConfigContext = app.extensions[EXTENSION]
     context.on_client_saved, context.on_client_disabled = on_client_saved, on_client_disabled
+    context.on_client_reauthorized = on_client_reauthorized
     app.extensions["shopsync.sync"] = launcher
+    app.extensions[auth_api.EXTENSION] = services
     app.extensions[webhooks_api.EXTENSION] = webhooks_api.WebhookServices(
         intake=WebhookIntake(
             services.settings,
@@ -136,7 +146,7 @@ def _register_or_retry(
     if registration.status != "failed":
         return result
     if registration.auth:
-        result["retry"] = "not queued: Shopify refused the token; fix adminShopToken"
+        result["retry"] = "not queued: Shopify refused the credentials; PATCH new ones"
         return result
     try:
         webhook_tasks.register_store_webhooks.send(client_key)
@@ -148,10 +158,11 @@ def _register_or_retry(
 
 def _register_blueprints(app: Flask) -> None:
     from sync import api as sync_api
+    from sync import auth_api
     from webhooks import api as webhooks_api
 
     paths: dict[str, Any] = {"/api/openapi.json": OPENAPI_SELF}
-    for module in (config_api, sync_api, stores_api, webhooks_api):
+    for module in (config_api, sync_api, auth_api, stores_api, webhooks_api):
         app.register_blueprint(module.blueprint)
         paths.update(module.OPENAPI_PATHS)
     document = build_document(paths, VERSION)

@@ -9,15 +9,18 @@ from flask import Blueprint, Response, jsonify, request
 from config_db.errors import ValidationFailed
 from config_db.models import ClientConfig, parse_client_config, parse_client_patch
 from config_db.openapi import operation, path_param, query_param
-from config_db.web import context, read_json_object
+from config_db.web import ConfigContext, context, read_json_object
 
 blueprint = Blueprint("config", __name__)
 
+CREDENTIAL_FIELDS = frozenset(
+    {"adminShopToken", "clientId", "clientSecret", "refreshToken", "tokenExpiresAt"}
+)
 CLIENT_KEY = path_param("clientKey", "The client's key (its store database name)")
 CONFIG_SCHEMA: dict[str, Any] = {
     "type": "object",
     "additionalProperties": False,
-    "required": ["clientKey", "adminApiBaseUrl", "adminShopToken"],
+    "required": ["clientKey", "adminApiBaseUrl"],
     "properties": {name: {"type": "string"} for name in ClientConfig.model_fields},
 }
 OPENAPI_PATHS: dict[str, dict[str, Any]] = {
@@ -88,9 +91,7 @@ def ready() -> tuple[Response, int]:
 def sync_config() -> tuple[Response, int]:
     """Validate and save a client config, create its database, enqueue a full sync."""
     ctx = context()
-    config = parse_client_config(
-        read_json_object(), env=ctx.settings.env, db_prefix=ctx.settings.db_prefix
-    )
+    config = _parse(ctx, read_json_object())
     saved = ctx.repository.save_client(config)
     answer: dict[str, Any] = {
         "clientKey": config.clientKey,
@@ -129,11 +130,30 @@ def patch_client(client_key: str) -> Response:
             merged.pop(name, None)
         else:
             merged[name] = value
-    config = parse_client_config(merged, env=ctx.settings.env, db_prefix=ctx.settings.db_prefix)
-    saved = ctx.repository.save_client(config, status=patch.status)
+    config = _parse(ctx, merged)
+    reauthorized = (
+        stored.get("status") == "needs_auth"
+        and patch.status != "disabled"
+        and bool(patch.model_fields_set & (CREDENTIAL_FIELDS | {"status"}))
+    )
+    saved = ctx.repository.save_client(config, status="active" if reauthorized else patch.status)
+    answer = ctx.repository.public_view(saved.client)
     if patch.status == "disabled":
         ctx.on_client_disabled(client_key, False)
-    return jsonify(ctx.repository.public_view(saved.client))
+    elif reauthorized:
+        # New credentials for a store Shopify refused: it syncs again at once.
+        answer.update(ctx.on_client_reauthorized(client_key))
+    return jsonify(answer)
+
+
+def _parse(ctx: ConfigContext, payload: dict[str, Any]) -> ClientConfig:
+    settings = ctx.settings
+    return parse_client_config(
+        payload,
+        env=settings.env,
+        db_prefix=settings.db_prefix,
+        app_credentials=settings.app_credentials() is not None,
+    )
 
 
 @blueprint.delete("/api/config/clients/<client_key>")

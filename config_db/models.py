@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from datetime import datetime
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationError, field_validator
 from pydantic_core import PydanticCustomError
 
+from config_db.credentials import SECRET_FIELDS, AuthMode, auth_mode, parse_expiry
 from config_db.errors import ValidationFailed
 
 CLIENT_KEY_PATTERN = r"^[A-Za-z0-9_-]{1,48}$"
@@ -17,7 +19,7 @@ CLIENT_KEY_PATTERN = r"^[A-Za-z0-9_-]{1,48}$"
 RESERVED_DATABASE_NAMES = frozenset({"admin", "local", "config", "appconfig"})
 SHOP_DOMAIN_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}\.myshopify\.com$")
 LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
-SECRET_FIELDS = ("adminShopToken", "storefrontToken", "webhookSecret")
+__all__ = ["SECRET_FIELDS", "ClientConfig", "ClientPatch", "parse_client_config"]
 ClientStatus = Literal["active", "disabled", "needs_auth", "uninstalled"]
 
 Text = Field(default=None, max_length=200)
@@ -63,9 +65,13 @@ class ClientConfig(BaseModel):
     bundleId: StrictStr | None = Text
     packageName: StrictStr | None = Text
     storefrontToken: StrictStr | None = Token
-    adminShopToken: StrictStr = Field(min_length=1, max_length=1000)
+    adminShopToken: StrictStr | None = Token
     shopDomain: StrictStr | None = Field(default=None, max_length=100)
     webhookSecret: StrictStr | None = Token
+    clientId: StrictStr | None = Field(default=None, min_length=1, max_length=200)
+    clientSecret: StrictStr | None = Token
+    refreshToken: StrictStr | None = Token
+    tokenExpiresAt: StrictStr | None = Field(default=None, max_length=40)
 
     @field_validator("clientKey")
     @classmethod
@@ -92,7 +98,17 @@ class ClientConfig(BaseModel):
             raise PydanticCustomError("shop_domain", "must look like name.myshopify.com")
         return value
 
-    @field_validator("adminShopToken", "storefrontToken", "webhookSecret")
+    @field_validator("tokenExpiresAt")
+    @classmethod
+    def _expiry(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                parse_expiry(value)
+            except ValueError as error:
+                raise PydanticCustomError("datetime", str(error)) from None
+        return value
+
+    @field_validator(*SECRET_FIELDS, "clientId")
     @classmethod
     def _token_chars(cls, value: str | None) -> str | None:
         if value is not None and (not value.isprintable() or value != value.strip()):
@@ -103,6 +119,14 @@ class ClientConfig(BaseModel):
     @property
     def graphql_base(self) -> str:
         return self.adminApiBaseUrl.rstrip("/")
+
+    @property
+    def token_expires_at(self) -> datetime | None:
+        return parse_expiry(self.tokenExpiresAt) if self.tokenExpiresAt else None
+
+    def auth_mode(self, *, app_credentials: bool = False) -> AuthMode:
+        """static, client_credentials or expiring (ValidationFailed for a mixed form)."""
+        return auth_mode(self, app_credentials=app_credentials)
 
     def resolved_shop_domain(self) -> str:
         """shopDomain as given, else the myshopify host of apiBaseUrl."""
@@ -136,6 +160,10 @@ class ClientPatch(BaseModel):
     adminShopToken: StrictStr | None = Token
     shopDomain: StrictStr | None = Field(default=None, max_length=100)
     webhookSecret: StrictStr | None = Token
+    clientId: StrictStr | None = Field(default=None, min_length=1, max_length=200)
+    clientSecret: StrictStr | None = Token
+    refreshToken: StrictStr | None = Token
+    tokenExpiresAt: StrictStr | None = Field(default=None, max_length=40)
     status: Literal["active", "disabled"] | None = None
 
 
@@ -152,8 +180,13 @@ def _first_error(error: ValidationError) -> ValidationFailed:
     return ValidationFailed(f"{field}: {message}" if field else message, field=field)
 
 
-def parse_client_config(payload: Any, *, env: str, db_prefix: str) -> ClientConfig:
-    """Validate a posted payload; raise ValidationFailed naming the first bad field."""
+def parse_client_config(
+    payload: Any, *, env: str, db_prefix: str, app_credentials: bool = False
+) -> ClientConfig:
+    """Validate a posted payload; raise ValidationFailed naming the first bad field.
+
+    `app_credentials`: SHOPIFY_CLIENT_ID/SECRET are set (an expiring token may rely on them).
+    """
     if not isinstance(payload, dict):
         raise ValidationFailed("the body must be a JSON object")
     if "clientKey" in payload and payload["clientKey"] == "":
@@ -162,6 +195,7 @@ def parse_client_config(payload: Any, *, env: str, db_prefix: str) -> ClientConf
         config = ClientConfig.model_validate(payload, context={"env": env, "db_prefix": db_prefix})
     except ValidationError as error:
         raise _first_error(error) from None
+    config.auth_mode(app_credentials=app_credentials)
     shop_domain = config.resolved_shop_domain()
     admin_host = (urlsplit(config.adminApiBaseUrl).hostname or "").lower()
     # In production the admin token may only ever go to the shop's own Admin API.

@@ -11,8 +11,9 @@ from pymongo import ASCENDING, ReturnDocument
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
+from config_db.credentials import SECRET_FIELDS, AuthMode
 from config_db.errors import Conflict, DatabaseUnavailable, NotFound
-from config_db.models import SECRET_FIELDS, ClientConfig, ClientStatus
+from config_db.models import ClientConfig, ClientStatus
 from config_db.mongo import MongoConnection, MongoDocument
 from config_db.secrets import TokenCipher, mask_secret
 from config_db.settings import Settings
@@ -73,7 +74,13 @@ class ConfigRepository:
         for name in SECRET_FIELDS:
             if name in fields:
                 fields[name] = self._cipher.encrypt(fields[name])
+        if config.tokenExpiresAt:
+            fields["tokenExpiresAt"] = config.token_expires_at
         fields.update(shopDomain=shop_domain, clientKeyLower=key.lower(), updatedAt=now)
+        # Validated already: app credentials only matter to the validation's error.
+        fields["auth.mode"] = config.auth_mode(app_credentials=True)
+        fields["auth.expiresAt"] = config.token_expires_at
+        fields["auth.refreshedAt"] = None
         on_insert: dict[str, Any] = {"createdAt": now}
         if status is None:
             on_insert["status"] = "active"
@@ -91,7 +98,7 @@ class ConfigRepository:
         except DuplicateKeyError:
             raise Conflict("a client with this clientKey exists", field="clientKey") from None
         try:
-            self._save_shop(key, shop_domain, fields["adminShopToken"], now)
+            self._save_shop(key, shop_domain, fields.get("adminShopToken"), now)
         except Conflict:
             if before is None:
                 self._clients.delete_one({"_id": key})
@@ -109,7 +116,7 @@ class ConfigRepository:
         if shop is not None and shop["clientKey"] != key:
             raise Conflict("shopDomain belongs to another client", field="shopDomain")
 
-    def _save_shop(self, key: str, shop_domain: str, token: str, now: datetime) -> None:
+    def _save_shop(self, key: str, shop_domain: str, token: str | None, now: datetime) -> None:
         # A client that moved to another shop domain releases its old shop first.
         self._shops.delete_many({"clientKey": key, "_id": {"$ne": shop_domain}})
         try:
@@ -119,6 +126,7 @@ class ConfigRepository:
                 {"_id": shop_domain, "clientKey": key},
                 {
                     "$set": {"clientKey": key, "accessToken": token, "updatedAt": now},
+                    # a client-credentials store gets its token on first use
                     "$setOnInsert": {
                         "installedAt": now,
                         "name": None,
@@ -192,10 +200,52 @@ class ConfigRepository:
     def config_payload(self, client: MongoDocument) -> dict[str, Any]:
         """The stored config as a POST payload would carry it (secrets decrypted)."""
         payload = {n: client[n] for n in ClientConfig.model_fields if client.get(n) is not None}
+        if auth_mode_of(client) == "client_credentials":
+            # The token was issued to shopsync, not posted: it is not part of the config.
+            payload.pop("adminShopToken", None)
+            payload.pop("tokenExpiresAt", None)
         for name in SECRET_FIELDS:
             if name in payload:
                 payload[name] = self.secret(client, name)
+        if isinstance(payload.get("tokenExpiresAt"), datetime):
+            expiry = payload["tokenExpiresAt"].astimezone(UTC)
+            payload["tokenExpiresAt"] = expiry.isoformat().replace("+00:00", "Z")
         return payload
+
+    def store_tokens(
+        self,
+        key: str,
+        access_token: str,
+        expires_at: datetime | None,
+        *,
+        mode: AuthMode,
+        refresh_token: str | None = None,
+        scopes: list[str] | None = None,
+    ) -> None:
+        """Save a newly issued token (and rotated refresh token), encrypted, before its use."""
+        now = utcnow()
+        fields: dict[str, Any] = {
+            "adminShopToken": self._cipher.encrypt(access_token),
+            "auth.mode": mode,
+            "auth.expiresAt": expires_at,
+            "auth.refreshedAt": now,
+            "updatedAt": now,
+        }
+        if mode != "static":
+            fields["tokenExpiresAt"] = expires_at
+        if refresh_token is not None:
+            fields["refreshToken"] = self._cipher.encrypt(refresh_token)
+        if scopes is not None:
+            fields["auth.scopes"] = scopes
+        if self._clients.update_one({"_id": key}, {"$set": fields}).matched_count == 0:
+            raise NotFound(f"no client {key!r}", field="clientKey")
+        self._shops.update_many(
+            {"clientKey": key}, {"$set": {"accessToken": fields["adminShopToken"]}}
+        )
+
+    def note_client(self, key: str, fields: dict[str, Any]) -> None:
+        """Record facts learnt about a client (granted scopes, breaker state); no secrets."""
+        self._clients.update_one({"_id": key}, {"$set": fields})
 
     def public_view(self, client: MongoDocument) -> MongoDocument:
         """The client as the API shows it: internal fields dropped, secrets masked."""
@@ -210,6 +260,12 @@ class ConfigRepository:
             self._clients.database.command("ping")
         except PyMongoError as error:
             raise DatabaseUnavailable(f"MongoDB unreachable: {type(error).__name__}") from None
+
+
+def auth_mode_of(client: MongoDocument) -> AuthMode:
+    """The stored client's credential form (documents from before it existed: static)."""
+    mode = (client.get("auth") or {}).get("mode")
+    return mode if mode in ("client_credentials", "expiring") else "static"
 
 
 def build_repository(settings: Settings, connection: MongoConnection) -> ConfigRepository:

@@ -17,6 +17,7 @@ log = logging.getLogger(__name__)
 DEV_API_KEY = "dev-api-key"
 DEV_SECRET_KEY = "dev-secret-key-not-for-production"
 MIB = 1024 * 1024
+DEFAULT_SCOPES = "read_products,read_content,read_themes,read_files,read_discounts"
 
 
 def _env(name: str) -> AliasChoices:
@@ -44,6 +45,7 @@ class Settings(BaseSettings):
         pattern=r"^(\d{4}-\d{2}|unstable)$",
         validation_alias=_env("SHOPIFY_API_VERSION"),
     )
+    shopify_client_id: str | None = Field(None, validation_alias=_env("SHOPIFY_CLIENT_ID"))
     shopify_client_secret: SecretStr | None = Field(
         None, validation_alias=_env("SHOPIFY_CLIENT_SECRET")
     )
@@ -114,6 +116,39 @@ class Settings(BaseSettings):
     scheduler_tick_seconds: float = Field(
         15.0, gt=0, validation_alias=_env("SHOPSYNC_SCHEDULER_TICK_SECONDS")
     )
+
+    # Store authorization: scopes asked for at install, where the admin lives, token refresh.
+    scopes: str = Field(DEFAULT_SCOPES, validation_alias=_env("SHOPSYNC_SCOPES"))
+    shopify_admin_url: str = Field(
+        "https://{shop}.myshopify.com", validation_alias=_env("SHOPSYNC_SHOPIFY_ADMIN_URL")
+    )
+    # An expiring token is refreshed once this share of its lifetime has passed.
+    token_refresh_fraction: float = Field(
+        0.8, gt=0, lt=1, validation_alias=_env("SHOPSYNC_TOKEN_REFRESH_FRACTION")
+    )
+    # Per-store circuit breaker: this many failed calls (5xx, timeouts, connection errors)
+    # within the window open it for the cool-down, doubled on each trip up to the cap.
+    breaker_failures: int = Field(8, ge=1, validation_alias=_env("SHOPSYNC_BREAKER_FAILURES"))
+    breaker_window_seconds: float = Field(
+        60.0, gt=0, validation_alias=_env("SHOPSYNC_BREAKER_WINDOW_SECONDS")
+    )
+    breaker_cooldown_seconds: float = Field(
+        30.0, gt=0, validation_alias=_env("SHOPSYNC_BREAKER_COOLDOWN_SECONDS")
+    )
+    breaker_max_cooldown_seconds: float = Field(
+        600.0, gt=0, validation_alias=_env("SHOPSYNC_BREAKER_MAX_COOLDOWN_SECONDS")
+    )
+
+    @property
+    def scope_list(self) -> list[str]:
+        return [scope.strip() for scope in self.scopes.split(",") if scope.strip()]
+
+    def app_credentials(self) -> tuple[str, str] | None:
+        """(SHOPIFY_CLIENT_ID, SHOPIFY_CLIENT_SECRET) when both are set."""
+        secret = self.shopify_client_secret.get_secret_value() if self.shopify_client_secret else ""
+        if self.shopify_client_id and secret:
+            return self.shopify_client_id, secret
+        return None
 
     @property
     def is_production(self) -> bool:

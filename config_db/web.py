@@ -39,6 +39,8 @@ class ConfigContext:
     # Called after a client config is saved; returns extra fields for the 202 answer.
     on_client_saved: Callable[[str], dict[str, Any]] = lambda key: {}
     on_client_disabled: Callable[[str, bool], None] = lambda key, purge: None
+    # Called when a needs_auth client got new credentials; returns extra answer fields.
+    on_client_reauthorized: Callable[[str], dict[str, Any]] = lambda key: {}
     readiness_checks: dict[str, Callable[[], None]] = field(default_factory=dict)
 
 

@@ -49,6 +49,26 @@ class ShopifyQueryError(ShopifyError):
     code = "shopify_query_error"
 
 
+class ShopifyAccessDenied(ShopifyQueryError):
+    """ACCESS_DENIED: the app lacks the access scope this query needs."""
+
+    code = "access_denied"
+
+    def __init__(self, message: str, scope: str) -> None:
+        super().__init__(message)
+        self.scope = scope
+
+
+class StoreCircuitOpen(ShopifyUnavailable):
+    """The store's circuit breaker is open: its calls wait until `reopen_at` (epoch s)."""
+
+    code = "circuit_open"
+
+    def __init__(self, message: str, reopen_at: float) -> None:
+        super().__init__(message)
+        self.reopen_at = reopen_at
+
+
 class QueryTooExpensive(ShopifyQueryError):
     """MAX_COST_EXCEEDED: the page must be made smaller."""
 

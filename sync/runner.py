@@ -11,6 +11,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
 from enum import Enum
 from typing import Any
@@ -19,15 +20,27 @@ from config_db.errors import NotFound, ShopsyncError
 from config_db.mongo import MongoDocument
 from config_db.secrets import SecretDecryptionError
 from sync.context import Checkpoint, SliceExpired, SyncContext
-from sync.errors import ClientNotActive, ShopifyAuthError, ShopifyError, ShopifyUnavailable
+from sync.errors import (
+    ClientNotActive,
+    ShopifyAccessDenied,
+    ShopifyAuthError,
+    ShopifyError,
+    ShopifyUnavailable,
+    StoreCircuitOpen,
+)
 from sync.jobs import TERMINAL, JobStore, utcnow
 from sync.resources.registry import RESOURCES
 from sync.runtime import SyncServices
+from sync.scopes import SCOPES_FIELDS, missing_for, record_scopes, scopes_from
 from sync.shopify import CallStats, StoreCredentials, graphql_url
 from sync.state import SyncState
 
 log = logging.getLogger(__name__)
-SHOP_QUERY = "query Shop { shop { name myshopifyDomain currencyCode plan { displayName } } }"
+SHOP_QUERY = (
+    "query Shop { shop { name myshopifyDomain currencyCode plan { displayName } } "
+    + SCOPES_FIELDS
+    + " }"
+)
 SendResource = Callable[[str, str, str], Any]
 
 
@@ -37,16 +50,20 @@ class Outcome(Enum):
     BUSY = "busy"  # no store slot or the resource is locked by another job: retry later
 
 
+@dataclass(frozen=True)
+class Wait:
+    """The store's circuit breaker is open: send the message again at `until` (epoch s)."""
+
+    until: float
+
+
 def credentials(services: SyncServices, client: MongoDocument) -> StoreCredentials:
-    """The store's endpoint and decrypted token, for one call at a time."""
-    token = services.repository.secret(client, "adminShopToken")
-    if not token:
-        raise ShopifyAuthError(f"{client['_id']}: no adminShopToken stored")
+    """The store's endpoint and its token source (refreshed ahead of expiry, and on 401)."""
     return StoreCredentials(
         client_key=client["_id"],
         shop_domain=client["shopDomain"],
         graphql_url=graphql_url(client["adminApiBaseUrl"], services.settings.shopify_api_version),
-        access_token=token,
+        tokens=services.tokens.for_store(client["_id"]),
     )
 
 
@@ -71,7 +88,7 @@ def start_job(
     jobs.mark_running(job_id)
     try:
         store = credentials(services, _active_client(services, client_key))
-        refresh_shop_info(services, store)
+        granted = refresh_shop_info(services, store)
     except (ShopifyAuthError, SecretDecryptionError) as error:
         _needs_auth(services, client_key, error.message)
         fail_job(services, jobs, job, error.message)
@@ -79,10 +96,22 @@ def start_job(
     except (ClientNotActive, NotFound) as error:
         fail_job(services, jobs, job, error.message)
         return
-    for resource, progress in job["resources"].items():
-        if progress["status"] not in TERMINAL:
+    pending = [name for name, item in job["resources"].items() if item["status"] not in TERMINAL]
+    lacking = missing_for(granted, pending) if granted is not None else {}
+    for resource in pending:
+        if resource in lacking:
+            _skip(services, jobs, job, resource, lacking[resource])
+        else:
             send_resource(client_key, job_id, resource)
     jobs.finish_if_done(job_id)
+
+
+def _skip(
+    services: SyncServices, jobs: JobStore, job: MongoDocument, resource: str, scope: str
+) -> None:
+    """A resource whose access scope the store did not grant: skipped, naming the scope."""
+    services.coordinator.unlock(job["clientKey"], resource, job["_id"])
+    jobs.resource_finished(job["_id"], resource, "skipped", f"missing access scope {scope}")
 
 
 def fail_job(services: SyncServices, jobs: JobStore, job: MongoDocument, message: str) -> None:
@@ -94,15 +123,21 @@ def fail_job(services: SyncServices, jobs: JobStore, job: MongoDocument, message
             jobs.resource_finished(job["_id"], resource, "failed", message)
 
 
-def refresh_shop_info(services: SyncServices, store: StoreCredentials) -> None:
-    """Name, plan and currency of the shop into appconfig.shops (also learns the bucket)."""
+def refresh_shop_info(services: SyncServices, store: StoreCredentials) -> list[str] | None:
+    """Name, plan and currency into appconfig.shops, granted scopes onto the client.
+
+    Returns the granted scopes (None when Shopify could not tell); also learns the bucket.
+    """
     try:
-        data = services.shopify.query(store, SHOP_QUERY, {}, cost=2, stats=CallStats())
+        data = services.shopify.query(store, SHOP_QUERY, {}, cost=3, stats=CallStats())
     except ShopifyAuthError:
         raise
     except ShopifyError as error:
         log.warning("%s: shop info not refreshed: %s", store.client_key, error.message)
-        return
+        return None
+    granted = scopes_from(data)
+    if granted is not None:
+        record_scopes(services.repository, store.client_key, granted)
     shop = data.get("shop") or {}
     services.repository.update_shop(
         store.shop_domain,
@@ -114,6 +149,7 @@ def refresh_shop_info(services: SyncServices, store: StoreCredentials) -> None:
             "shopInfoAt": utcnow(),
         },
     )
+    return granted
 
 
 def _needs_auth(services: SyncServices, client_key: str, message: str) -> None:
@@ -129,7 +165,7 @@ def run_resource(
     *,
     final_attempt: bool = True,
     runner: str | None = None,
-) -> Outcome:
+) -> Outcome | Wait:
     """Run one resource of a job for one slice.
 
     Never two jobs' copies of a resource (the lock), never two messages of one job's resource
@@ -163,7 +199,7 @@ def _run_locked(
     resource: str,
     final_attempt: bool,
     runner: str,
-) -> Outcome:
+) -> Outcome | Wait:
     client_key, job_id = job["clientKey"], job["_id"]
     try:
         ctx = _context(services, jobs, job, resource, runner)
@@ -171,6 +207,13 @@ def _run_locked(
         ctx.save_progress()  # counts of the last steps (sweeps) not yet written
     except SliceExpired:
         return Outcome.CONTINUE
+    except StoreCircuitOpen as error:
+        jobs.note(job_id, **{f"resources.{resource}.error": f"waiting: {error.message}"})
+        return Wait(error.reopen_at)
+    except ShopifyAccessDenied as error:
+        # Shopify answers `data: {"themes": null}` + ACCESS_DENIED: never "no themes".
+        return _end(services, jobs, job_id, resource, "skipped", f"missing access scope "
+                    f"{error.scope} (Shopify answered ACCESS_DENIED)")  # fmt: skip
     except (ShopifyAuthError, SecretDecryptionError) as error:
         _needs_auth(services, client_key, error.message)
         return _end(services, jobs, job_id, resource, "failed", error.message)

@@ -12,9 +12,12 @@ from config_db.mongo import MongoConnection, shared_connection
 from config_db.repository import ConfigRepository, build_repository
 from config_db.settings import Settings, get_settings
 from stores.databases import StoreDatabases
+from sync.auth import TokenSource
+from sync.breaker import CircuitBreaker
 from sync.broker import redis_client
 from sync.coordination import Coordinator
 from sync.downloads import Downloader
+from sync.oauth import TokenEndpoint
 from sync.shopify import ShopifyClient, build_http_client
 from sync.throttle import RedisThrottle
 
@@ -32,16 +35,24 @@ class SyncServices:
     shopify: ShopifyClient
     coordinator: Coordinator
     downloader: Downloader
+    tokens: TokenSource
+    token_endpoint: TokenEndpoint
+    breaker: CircuitBreaker
 
 
 def build_services(settings: Settings, mongo: MongoConnection) -> SyncServices:
     """Everything plain sync functions need, on one Redis client and one httpx client."""
     client = redis_client(settings)
     http = build_http_client(settings)
+    repository = build_repository(settings, mongo)
+    endpoint = TokenEndpoint(http)
+    breaker = CircuitBreaker(
+        client, settings, lambda key, state: repository.note_client(key, {"breaker": state})
+    )
     return SyncServices(
         settings=settings,
         mongo=mongo,
-        repository=build_repository(settings, mongo),
+        repository=repository,
         databases=StoreDatabases(mongo.client, settings.db_prefix),
         redis=client,
         http=http,
@@ -50,9 +61,13 @@ def build_services(settings: Settings, mongo: MongoConnection) -> SyncServices:
             RedisThrottle(client),
             max_attempts=settings.shopify_max_attempts,
             backoff_cap_seconds=settings.backoff_cap_seconds,
+            breaker=breaker,
         ),
         coordinator=Coordinator(client, settings.sync_lease_seconds, settings.store_concurrency),
         downloader=Downloader(http, settings),
+        tokens=TokenSource(settings, repository, client, endpoint),
+        token_endpoint=endpoint,
+        breaker=breaker,
     )
 
 

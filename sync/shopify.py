@@ -8,17 +8,20 @@ from __future__ import annotations
 
 import logging
 import random
+import re
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 
 from config_db.settings import Settings
+from sync.breaker import CircuitBreaker
 from sync.errors import (
     QueryTooExpensive,
+    ShopifyAccessDenied,
     ShopifyAuthError,
     ShopifyError,
     ShopifyQueryError,
@@ -28,19 +31,36 @@ from sync.throttle import ThrottleBudget, ThrottleStatus
 
 log = logging.getLogger(__name__)
 
+SCOPE_RE = re.compile(r"\b(?:read|write|unauthenticated_read)_[a-z_]+\b")
 # Throttle waits are expected under load; only a runaway loop would need this many.
 MAX_THROTTLE_WAITS = 500
 BACKOFF_BASE_SECONDS = 0.5
 
 
+class TokenProvider(Protocol):
+    """Where a store's current token comes from (sync.auth.StoreTokens)."""
+
+    def current(self) -> str: ...
+
+    def renew(self, rejected: str) -> str: ...
+
+
 @dataclass(frozen=True)
 class StoreCredentials:
-    """Where and as whom to call one store's Admin API; the token never prints."""
+    """Where and as whom to call one store's Admin API; the token never prints.
+
+    With `tokens`, every call asks it for the current token (refreshed ahead of expiry) and a
+    401 asks it once for a newer one; `access_token` alone is a fixed token.
+    """
 
     client_key: str
     shop_domain: str
     graphql_url: str
-    access_token: str = field(repr=False)
+    access_token: str = field(default="", repr=False)
+    tokens: TokenProvider | None = field(default=None, repr=False, compare=False)
+
+    def token(self) -> str:
+        return self.tokens.current() if self.tokens is not None else self.access_token
 
 
 @dataclass
@@ -93,6 +113,19 @@ def _error_codes(errors: Any) -> set[str]:
     }
 
 
+def _required_scope(errors: list[Any]) -> str:
+    """The scope an ACCESS_DENIED error names (`requiredAccess`, else its message)."""
+    for error in errors:
+        if not isinstance(error, dict):
+            continue
+        extensions = error.get("extensions") or {}
+        text = f"{extensions.get('requiredAccess') or ''} {error.get('message') or ''}"
+        found = SCOPE_RE.search(text)
+        if found:
+            return found.group(0)
+    return "unknown"
+
+
 def _messages(errors: Any) -> str:
     if isinstance(errors, list):
         return "; ".join(
@@ -112,9 +145,11 @@ class ShopifyClient:
         max_attempts: int = 8,
         backoff_cap_seconds: float = 30.0,
         sleep: Callable[[float], None] = time.sleep,
+        breaker: CircuitBreaker | None = None,
     ) -> None:
         self._http = http
         self._throttle = throttle
+        self._breaker = breaker
         self._max_attempts = max_attempts
         self._backoff_cap = backoff_cap_seconds
         self._sleep = sleep
@@ -134,14 +169,24 @@ class ShopifyClient:
     ) -> dict[str, Any]:
         """Run one query and return its `data`; waits, retries or raises a ShopifyError."""
         failures = throttle_waits = 0
+        renewed = False
         while True:
+            probing = self._breaker.check(store.client_key) if self._breaker else False
+            token = store.token()
             wait = self._throttle.reserve(store.shop_domain, cost)
             if wait > 0:
                 throttle_waits = self._count_wait(stats, throttle_waits)
                 self._pause(wait, on_wait)
                 continue
             try:
-                body, status = self._post(store, query, variables or {})
+                body, status = self._post(store, token, query, variables or {})
+            except _Unauthorized as refused:
+                self._throttle.settle(store.shop_domain, cost, None)
+                if store.tokens is None or renewed or refused.code != 401:
+                    raise ShopifyAuthError(refused.message(store, renewed)) from None
+                store.tokens.renew(token)  # once: a second 401 means the store refuses us
+                renewed = True
+                continue
             except _Retryable as retryable:
                 self._throttle.settle(store.shop_domain, cost, None)
                 if retryable.throttled:
@@ -150,6 +195,8 @@ class ShopifyClient:
                     self._pause(retryable.wait or 1.0, on_wait)
                     continue
                 failures += 1
+                if self._breaker is not None:
+                    self._breaker.failure(store.client_key)  # raises once it opens
                 if failures >= self._max_attempts:
                     raise ShopifyUnavailable(
                         f"{store.shop_domain}: {retryable} after {failures} attempts"
@@ -158,6 +205,8 @@ class ShopifyClient:
                 self._pause(self._backoff(failures), on_wait)
                 continue
             self._throttle.settle(store.shop_domain, cost, status)
+            if self._breaker is not None:
+                self._breaker.success(store.client_key, probing)
             stats.add(requests=1)
             data = self._data_or_raise(store, body, status, cost)
             if data is None:
@@ -184,9 +233,9 @@ class ShopifyClient:
         return random.uniform(ceiling / 2, ceiling)
 
     def _post(
-        self, store: StoreCredentials, query: str, variables: dict[str, Any]
+        self, store: StoreCredentials, token: str, query: str, variables: dict[str, Any]
     ) -> tuple[dict[str, Any], ThrottleStatus | None]:
-        headers = {"X-Shopify-Access-Token": store.access_token, "Content-Type": "application/json"}
+        headers = {"X-Shopify-Access-Token": token, "Content-Type": "application/json"}
         try:
             response = self._http.post(
                 store.graphql_url, json={"query": query, "variables": variables}, headers=headers
@@ -202,10 +251,7 @@ class ShopifyClient:
     ) -> tuple[dict[str, Any], ThrottleStatus | None]:
         code = response.status_code
         if code in (401, 403):
-            raise ShopifyAuthError(
-                f"{store.shop_domain}: Shopify answered HTTP {code}: the access token is "
-                "invalid, revoked or lacks a scope; update adminShopToken"
-            )
+            raise _Unauthorized(code)
         if code == 429:
             raise _Retryable("HTTP 429", wait=_retry_after(response), throttled=True)
         if code >= 500:
@@ -241,13 +287,34 @@ class ShopifyClient:
                 return None
             if "MAX_COST_EXCEEDED" in codes:
                 raise QueryTooExpensive(f"{store.shop_domain}: {_messages(errors)}")
-            if isinstance(errors, str) or body.get("data") is None:
-                raise ShopifyQueryError(f"{store.shop_domain}: {_messages(errors)}")
-            log.warning("%s: partial GraphQL errors: %s", store.shop_domain, _messages(errors))
+            if "ACCESS_DENIED" in codes:
+                scope = _required_scope(errors)
+                raise ShopifyAccessDenied(
+                    f"{store.shop_domain}: access denied: missing access scope {scope}", scope
+                )
+            # Never partial: `data: {"themes": null}` beside errors is no answer, not "none".
+            raise ShopifyQueryError(f"{store.shop_domain}: {_messages(errors)}")
         data = body.get("data")
         if not isinstance(data, dict):
             raise ShopifyQueryError(f"{store.shop_domain}: answer without data")
         return data
+
+
+class _Unauthorized(Exception):
+    def __init__(self, code: int) -> None:
+        super().__init__(code)
+        self.code = code
+
+    def message(self, store: StoreCredentials, renewed: bool) -> str:
+        if renewed:
+            return (
+                f"{store.shop_domain}: Shopify answered HTTP {self.code} again with a freshly "
+                "refreshed token: the app's access was revoked or lacks a scope"
+            )
+        return (
+            f"{store.shop_domain}: Shopify answered HTTP {self.code}: the access token is "
+            "invalid, revoked or lacks a scope; update adminShopToken"
+        )
 
 
 class _Retryable(Exception):

@@ -11,10 +11,12 @@ from sync.broker import get_broker
 
 get_broker()  # before any actor is declared: actors bind to the current broker
 
+import time  # noqa: E402
+
 import dramatiq  # noqa: E402
 from dramatiq.middleware import CurrentMessage  # noqa: E402
 
-from sync.runner import Outcome, run_resource, start_job  # noqa: E402
+from sync.runner import Outcome, Wait, run_resource, start_job  # noqa: E402
 from sync.runtime import worker_services  # noqa: E402
 
 SYNC_QUEUE = "sync"
@@ -62,7 +64,11 @@ def sync_resource(client_key: str, job_id: str, resource: str) -> None:
         final_attempt=retries >= RESOURCE_MAX_RETRIES,
         runner=message.message_id if message is not None else None,
     )
-    if outcome is Outcome.CONTINUE:
+    if isinstance(outcome, Wait):
+        # The store's breaker is open: come back when it reopens (no retry burnt).
+        delay = max(0, int((outcome.until - time.time()) * MS)) + random.randint(*BUSY_DELAY_MS)
+        sync_resource.send_with_options(args=(client_key, job_id, resource), delay=delay)
+    elif outcome is Outcome.CONTINUE:
         sync_resource.send(client_key, job_id, resource)
     elif outcome is Outcome.BUSY:
         sync_resource.send_with_options(

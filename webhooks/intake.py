@@ -139,7 +139,11 @@ class WebhookIntake:
         if client_key is None:
             return None  # unknown shops are not cached: a new store works at once
         client = self._repository.get_client(client_key)
-        target = ShopTarget(client_key, self._repository.secret(client, "webhookSecret"))
+        # interface.md: the client's clientSecret is its HMAC secret unless webhookSecret is set.
+        secret = self._repository.secret(client, "webhookSecret") or self._repository.secret(
+            client, "clientSecret"
+        )
+        target = ShopTarget(client_key, secret)
         with self._lock:
             self._cache[shop_domain] = (now + SHOP_CACHE_SECONDS, target)
         return target
