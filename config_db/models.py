@@ -124,8 +124,11 @@ class ClientConfig(BaseModel):
     def token_expires_at(self) -> datetime | None:
         return parse_expiry(self.tokenExpiresAt) if self.tokenExpiresAt else None
 
-    def auth_mode(self, *, app_credentials: bool = False) -> AuthMode:
-        """static, client_credentials or expiring (ValidationFailed for a mixed form)."""
+    def auth_mode(self, *, app_credentials: bool = True) -> AuthMode:
+        """static, client_credentials or expiring (ValidationFailed for a mixed form).
+
+        `app_credentials=False` also refuses an expiring token without its own clientId.
+        """
         return auth_mode(self, app_credentials=app_credentials)
 
     def resolved_shop_domain(self) -> str:

@@ -77,8 +77,7 @@ class ConfigRepository:
         if config.tokenExpiresAt:
             fields["tokenExpiresAt"] = config.token_expires_at
         fields.update(shopDomain=shop_domain, clientKeyLower=key.lower(), updatedAt=now)
-        # Validated already: app credentials only matter to the validation's error.
-        fields["auth.mode"] = config.auth_mode(app_credentials=True)
+        fields["auth.mode"] = config.auth_mode()
         fields["auth.expiresAt"] = config.token_expires_at
         fields["auth.refreshedAt"] = None
         on_insert: dict[str, Any] = {"createdAt": now}

@@ -1,6 +1,7 @@
 """Run a fake Shopify until killed.
 
     python -m tests.fakeshopify --port 8800 --shop demo:shpat_demo_token [--products 50] [--seed 1]
+        [--client-secret fake-client-secret] [--client-id fake-client-id] [--token-lifetime 15]
 
 ``--shop`` may be repeated; the n-th shop uses seed ``--seed + n``.
 """
@@ -40,11 +41,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--restore-rate", type=float, default=50.0)
     parser.add_argument("--latency", type=float, default=0.0, help="seconds added to each request")
     parser.add_argument(
-        "--client-secret", default="fake-client-secret", help="the app secret signing webhooks"
+        "--client-secret",
+        default="fake-client-secret",
+        help="the app secret (signs webhooks and OAuth redirects, authenticates token requests)",
+    )
+    parser.add_argument("--client-id", default="fake-client-id", help="the app's client id")
+    parser.add_argument(
+        "--token-lifetime",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="lifetime of expiring and client-credentials access tokens (default 3600 / 86399)",
     )
     args = parser.parse_args(argv)
 
-    fake = FakeShopify(client_secret=args.client_secret)
+    fake = FakeShopify(client_secret=args.client_secret, client_id=args.client_id)
     for index, spec in enumerate(args.shop or ["demo:shpat_demo_token"]):
         name, sep, token = spec.partition(":")
         if not name or not sep or not token:
@@ -56,6 +67,11 @@ def main(argv: list[str] | None = None) -> int:
         shop.configure(
             bucket_max=args.bucket_max, restore_rate=args.restore_rate, latency_seconds=args.latency
         )
+        if args.token_lifetime is not None:
+            shop.configure(
+                access_token_lifetime_seconds=args.token_lifetime,
+                client_credentials_lifetime_seconds=args.token_lifetime,
+            )
     handle = fake.serve(args.host, args.port, background=False)
     for shop in fake.shops.values():
         print(

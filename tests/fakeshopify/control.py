@@ -1,7 +1,9 @@
 """``/_control`` endpoints: drive a fake server running in another process (CLI, benchmarks).
 
-- ``GET  /_control/shops`` -> ``[{"name", "shopDomain", "adminBaseUrl", "token"}]``
-- ``POST /_control/shops`` ``{"name", "token", "seed", "products", ...generate_store options}``
+- ``GET  /_control/shops`` -> ``[{"name", "shopDomain", "adminBaseUrl", "token", "scopes",
+  ...}]``
+- ``POST /_control/shops`` ``{"name", "token", "seed", "products", ...generate_store options,
+  "client_secret"?, "scopes"?, ...ShopConfig options (e.g. "access_token_lifetime_seconds")}``
 - ``GET  /_control/shops/<shop>/stats``; ``POST .../reset_stats``
 - ``POST /_control/shops/<shop>/configure`` ``{bucket_max, restore_rate, ...}``
 - ``GET  /_control/shops/<shop>/snapshot/<resource>``
@@ -25,16 +27,29 @@ Webhooks:
   "bodyBase64"}``
 - ``POST /_control/shops/<shop>/uninstall``; ``POST .../reinstall`` ``{"token"?}``
 - ``POST /_control/shops/<shop>/publish_theme`` ``{"id"}``
+
+Tokens, OAuth and scopes (see :mod:`tests.fakeshopify.tokens`):
+
+- ``POST /_control/shops/<shop>/revoke_tokens`` (every refresh, expiring and client-credentials
+  token)
+- ``GET  /_control/shops/<shop>/scopes`` -> ``{"scopes"}``; ``POST .../scopes`` ``{"scopes":
+  [...]}`` (a list, or one comma-separated string)
+- ``GET  /_control/shops/<shop>/token_requests`` -> ``[{"grant", "status", "error", "time"}]``;
+  ``POST .../clear_token_requests``
+- ``POST /_control/shops/<shop>/issue_expiring_pair`` -> the token endpoint's answer
+  ``{"access_token", "scope", "expires_in", "refresh_token", "refresh_token_expires_in"}``
 """
 
 from __future__ import annotations
 
 import base64
+from dataclasses import fields
 from typing import TYPE_CHECKING, Any
 
 from werkzeug.wrappers import Request, Response
 
 from tests.fakeshopify.data import generate_store
+from tests.fakeshopify.limits import ShopConfig
 
 if TYPE_CHECKING:
     from tests.fakeshopify.server import FakeShopify
@@ -48,7 +63,8 @@ def _describe(shop: FakeShop) -> dict[str, Any]:
         admin = None
     return {"name": shop.name, "shopDomain": shop.shop_domain, "adminBaseUrl": admin,
             "token": shop.token, "clientSecret": shop.client_secret,
-            "installed": shop.installed}  # fmt: skip
+            "installed": shop.installed, "staticTokenActive": shop.static_token_active(),
+            "scopes": shop.granted_scopes}  # fmt: skip
 
 
 _DELIVERY_OPTIONS = ("payload", "gid", "uri", "event_id", "webhook_id", "triggered_at",
@@ -91,6 +107,32 @@ def _webhook_action(shop: FakeShop, action: str, body: dict[str, Any]) -> Any:
     return {"ok": True}
 
 
+def _token_action(shop: FakeShop, action: str, body: dict[str, Any]) -> Any:
+    if action == "revoke_tokens":
+        shop.revoke_tokens()
+    elif action == "scopes":
+        shop.set_scopes(body["scopes"])
+        return {"scopes": shop.granted_scopes}
+    elif action == "clear_token_requests":
+        shop.clear_token_requests()
+    elif action == "issue_expiring_pair":
+        return shop.issue_expiring_pair()
+    else:
+        return _webhook_action(shop, action, body)
+    return {"ok": True}
+
+
+def _add_shop(fake: FakeShopify, body: dict[str, Any]) -> FakeShop:
+    config = {f.name for f in fields(ShopConfig)}
+    skip = ("name", "token", "seed", "client_secret", "scopes")
+    options = {k: v for k, v in body.items() if k not in skip and k not in config}
+    data = generate_store(int(body.get("seed", 1)), **options)
+    shop = fake.add_shop(body["name"], body.get("token"), data, body.get("client_secret"),
+                         scopes=body.get("scopes"))  # fmt: skip
+    shop.configure(**{k: v for k, v in body.items() if k in config})
+    return shop
+
+
 def _shop_action(shop: FakeShop, action: str, body: dict[str, Any]) -> Any:
     if action == "configure":
         shop.configure(**body)
@@ -121,7 +163,7 @@ def _shop_action(shop: FakeShop, action: str, body: dict[str, Any]) -> Any:
             content = base64.b64decode(body["contentBase64"])
         shop.put_theme_file(body["id"], body["filename"], content)
         return {"ok": True}
-    return _webhook_action(shop, action, body)
+    return _token_action(shop, action, body)
 
 
 def control(fake: FakeShopify, request: Request, parts: list[str]) -> Response:
@@ -131,12 +173,7 @@ def control(fake: FakeShopify, request: Request, parts: list[str]) -> Response:
     try:
         if parts == ["shops"]:
             if request.method == "POST":
-                skip = ("name", "token", "seed", "client_secret")
-                options = {k: v for k, v in body.items() if k not in skip}
-                data = generate_store(int(body.get("seed", 1)), **options)
-                shop = fake.add_shop(body["name"], body.get("token"), data,
-                                     body.get("client_secret"))  # fmt: skip
-                return json_response(_describe(shop), 201)
+                return json_response(_describe(_add_shop(fake, body)), 201)
             return json_response([_describe(shop) for shop in fake.shops.values()])
         if len(parts) < 3 or parts[0] != "shops" or parts[1] not in fake.shops:
             return json_response({"error": "not found"}, 404)
@@ -145,8 +182,11 @@ def control(fake: FakeShopify, request: Request, parts: list[str]) -> Response:
             return json_response(shop.stats)
         if parts[2] == "snapshot" and len(parts) == 4:
             return json_response(shop.snapshot(parts[3]))
-        if parts[2] in ("subscriptions", "deliveries") and request.method == "GET":
+        if request.method == "GET" and parts[2] in ("subscriptions", "deliveries",
+                                                    "token_requests"):  # fmt: skip
             return json_response(getattr(shop, parts[2]))
+        if request.method == "GET" and parts[2] == "scopes":
+            return json_response({"scopes": shop.granted_scopes})
         if request.method != "POST":
             return json_response({"error": "method not allowed"}, 405)
         return json_response(_shop_action(shop, parts[2], body))

@@ -27,6 +27,10 @@ class ShopConfig:
     webhook_retry_delays: str = "0.2,0.5,1"  # seconds before each retry; "" = no retries
     webhook_timeout_seconds: float = 5.0
     webhook_api_version: str = "2026-07"
+    token_error_rate: float = 0.0  # the token endpoint answers 503 with this probability
+    access_token_lifetime_seconds: float = 3600.0  # expiring access tokens
+    client_credentials_lifetime_seconds: float = 86399.0
+    refresh_token_lifetime_seconds: float = 7776000.0  # 90 days
 
 
 HEADER_PREFIXES = ("X-Shopify-", "Shopify-")
@@ -124,6 +128,11 @@ class Limits:
             if cfg.timeout_rate and draw() < cfg.timeout_rate:
                 return "timeout"
             return None
+
+    def roll_token_error(self) -> bool:
+        with self.lock:
+            rate = self.config.token_error_rate
+            return bool(rate) and self._faults.random() < rate
 
     def roll_cdn_error(self) -> bool:
         with self.lock:

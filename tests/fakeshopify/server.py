@@ -4,6 +4,9 @@ Routes:
 - ``POST /shops/<shop>/admin/api/<version>/graphql.json``
 - ``POST /admin/api/<version>/graphql.json`` (shop from ``Host: <shop>.myshopify.com``,
   or the only shop)
+- ``POST /shops/<shop>/admin/oauth/access_token``, ``GET /shops/<shop>/admin/oauth/authorize``
+  (and ``/admin/oauth/...`` with the shop from the Host header; see
+  :mod:`tests.fakeshopify.oauth`)
 - ``GET /cdn/shops/<shop>/files/<name>?v=<n>``
 - ``/_control/...`` (see :mod:`tests.fakeshopify.control`)
 """
@@ -73,11 +76,14 @@ class ServerHandle:
 class FakeShopify:
     """A fake Shopify with any number of shops, served over HTTP by :meth:`serve`.
 
-    ``client_secret`` is the app's secret that signs webhooks (a shop may override it).
+    ``client_secret`` is the app's secret that signs webhooks, authenticates the token endpoint
+    and signs the OAuth redirect (a shop may override it); ``client_id`` is the app's API key.
     """
 
-    def __init__(self, client_secret: str = "fake-client-secret") -> None:
+    def __init__(self, client_secret: str = "fake-client-secret",
+                 client_id: str = "fake-client-id") -> None:  # fmt: skip
         self.client_secret = client_secret
+        self.client_id = client_id
         self.shops: dict[str, FakeShop] = {}
         self.engine = Engine()
         self.url: str | None = None
@@ -91,14 +97,19 @@ class FakeShopify:
         token: str | None = None,
         data: StoreData | None = None,
         client_secret: str | None = None,
+        *,
+        scopes: list[str] | None = None,
     ) -> FakeShop:
         """Add a shop (it takes ownership of ``data``; default: ``generate_store(seed=1)``).
-        ``client_secret`` signs its webhooks (default: the server's)."""
+        ``client_secret`` signs its webhooks and OAuth answers (default: the server's);
+        ``scopes`` are its granted access scopes (default: ``DEFAULT_SCOPES``)."""
         with self._lock:
             if name in self.shops:
                 raise ValueError(f"shop {name!r} exists")
             shop = FakeShop(name, token or f"shpat_{name}", data or generate_store(seed=1),
                             client_secret or self.client_secret)  # fmt: skip
+            if scopes is not None:
+                shop.set_scopes(scopes)
             if self.url is not None:
                 shop.set_base(self.url)
             self.shops[name] = shop
@@ -155,6 +166,10 @@ class FakeShopify:
                 return self.graphql(request, parts[1], parts[4])
         if len(parts) == 4 and parts[:2] == ["admin", "api"] and parts[3] == "graphql.json":
             return self.graphql(request, self._shop_from_host(request), parts[2])
+        if len(parts) == 5 and parts[0] == "shops" and parts[2:4] == ["admin", "oauth"]:
+            return self.oauth(request, parts[1], parts[4])
+        if len(parts) == 3 and parts[:2] == ["admin", "oauth"]:
+            return self.oauth(request, self._shop_from_host(request), parts[2])
         if len(parts) >= 5 and parts[:2] == ["cdn", "shops"] and parts[3] == "files":
             return self.cdn(request, parts[2], "/".join(parts[4:]))
         if parts and parts[0] == "_control":
@@ -171,6 +186,16 @@ class FakeShopify:
             return host.removesuffix(".myshopify.com")
         return next(iter(self.shops)) if len(self.shops) == 1 else ""
 
+    def oauth(self, request: Request, name: str, endpoint: str) -> Response:
+        from tests.fakeshopify import oauth
+
+        shop = self.shops.get(name)
+        if shop is None or endpoint not in ("access_token", "authorize"):
+            return json_response({"errors": "Not Found"}, 404)
+        if endpoint == "authorize":
+            return oauth.authorize(self, request, shop)
+        return oauth.access_token(self, request, shop)
+
     def graphql(self, request: Request, name: str, version: str) -> Response:
         shop = self.shops.get(name)
         if version not in API_VERSIONS or shop is None:
@@ -183,7 +208,8 @@ class FakeShopify:
         config = shop.config
         if config.latency_seconds > 0:
             time.sleep(config.latency_seconds)
-        if not shop.installed or request.headers.get("X-Shopify-Access-Token") != shop.token:
+        presented = request.headers.get("X-Shopify-Access-Token")
+        if not shop.installed or not shop.token_valid(presented):
             shop.record(label, variables, 401, token_ok=False)
             return json_response({"errors": INVALID_TOKEN}, 401)
         fault = shop.roll_fault()

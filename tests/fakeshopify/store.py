@@ -11,6 +11,7 @@ from tests.fakeshopify import cdn
 from tests.fakeshopify.data import RESOURCES, CdnEntry, Node, StoreData, gid_number, now_iso
 from tests.fakeshopify.limits import Limits
 from tests.fakeshopify.themefiles import BASE64_LIMIT, file_entry
+from tests.fakeshopify.tokens import Tokens
 from tests.fakeshopify.webhookshop import Webhooks
 
 
@@ -29,21 +30,23 @@ def _rewrite(obj: Any, pairs: list[tuple[str, str]]) -> Any:
     return obj
 
 
-class FakeShop(Limits, Webhooks):
+class FakeShop(Limits, Webhooks, Tokens):
     """A shop's state. Every public method is thread-safe (one re-entrant lock per shop).
 
     Changes made through the mutation API queue webhooks for the subscribed topics (see
     :mod:`tests.fakeshopify.webhookshop`); ``put_theme_file`` sends none, as on Shopify.
+    Tokens, OAuth codes and access scopes: :mod:`tests.fakeshopify.tokens`.
     """
 
-    def __init__(self, name: str, token: str, data: StoreData,
+    def __init__(self, name: str, token: str | None, data: StoreData,
                  client_secret: str = "fake-client-secret") -> None:  # fmt: skip
         self.name = name
-        self.token = token
+        self.token: str | None = token  # the static (non-expiring) token; assignable
         self.data = data
         self.lock = threading.RLock()
         self._init_limits(name)
         self._init_webhooks(client_secret)
+        self._init_tokens()
         self._version = 0
         self._sorted: dict[tuple[str, str | None], tuple[int, list[Any], list[Any]]] = {}
         self._index: tuple[int, dict[str, Node]] = (-1, {})
@@ -65,6 +68,11 @@ class FakeShop(Limits, Webhooks):
         if self._base is None:
             raise RuntimeError("admin_base_url is known once FakeShopify.serve() has run")
         return f"{self._base}/shops/{self.name}"
+
+    @property
+    def installation_number(self) -> int:
+        """The number in this shop's ``gid://shopify/AppInstallation/<n>``."""
+        return 100_000_000 + int(hashlib.sha256(self.name.encode()).hexdigest()[:7], 16)
 
     def _prefix(self, base: str | None = None) -> str:
         return cdn.shop_prefix(base or self._base or cdn.UNBOUND_BASE, self.name)

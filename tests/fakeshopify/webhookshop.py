@@ -55,7 +55,7 @@ class Webhooks:
     lock: threading.RLock
     config: ShopConfig
     name: str
-    token: str
+    token: str | None
     data: StoreData
     _version: int
 

@@ -1,4 +1,5 @@
-"""The executable schema: ``schema.graphql`` + ``webhooks.graphql`` with their resolvers bound."""
+"""The executable schema: ``schema.graphql`` + ``webhooks.graphql`` with their resolvers bound
+(and the access-scope checks of :mod:`tests.fakeshopify.scopes` in front of the root fields)."""
 
 from __future__ import annotations
 
@@ -32,6 +33,7 @@ from tests.fakeshopify.resolvers import (
     root_count,
     root_lookup,
 )
+from tests.fakeshopify.scopes import bind_scopes
 from tests.fakeshopify.webhookschema import SDL_PATH, bind_webhooks
 
 
@@ -82,6 +84,7 @@ def load_schema() -> GraphQLSchema:
     for type_name in CODE_TYPES:
         bind(type_name, "codes", resolve_codes)
         bind(type_name, "codesCount", list_count("codes"))
+    bind_scopes(schema)  # after the QueryRoot resolvers: it wraps them
     for scalar in ("UnsignedInt64", "Money"):  # Shopify sends both as strings
         named = types[scalar]
         assert isinstance(named, GraphQLScalarType)
