@@ -49,8 +49,13 @@ class CircuitBreaker:
             )
         return trips is not None
 
-    def failure(self, client_key: str) -> None:
-        """Count a failure; open the breaker (raising StoreCircuitOpen) past the threshold."""
+    def failure(self, client_key: str, probing: bool = False) -> None:
+        """Count a failure; open the breaker (raising StoreCircuitOpen) past the threshold.
+
+        A failed probe (the first calls after a cool-down) opens it again at once.
+        """
+        if probing:
+            self._trip(client_key, 1)
         key = _key(client_key, "failures")
         pipe = self._redis.pipeline()
         pipe.incr(key)

@@ -196,7 +196,7 @@ class ShopifyClient:
                     continue
                 failures += 1
                 if self._breaker is not None:
-                    self._breaker.failure(store.client_key)  # raises once it opens
+                    self._breaker.failure(store.client_key, probing)  # raises once it opens
                 if failures >= self._max_attempts:
                     raise ShopifyUnavailable(
                         f"{store.shop_domain}: {retryable} after {failures} attempts"
