@@ -21,6 +21,8 @@ $(STAMP): pyproject.toml
 PORT ?= 8000
 run: export SHOPSYNC_PUBLIC_URL ?= http://127.0.0.1:$(PORT)
 run: export SHOPIFY_CLIENT_SECRET ?= demo-client-secret
+run: export SHOPIFY_CLIENT_ID ?= demo-client-id
+run: export SHOPSYNC_SHOPIFY_ADMIN_URL ?= http://127.0.0.1:8800/shops/{shop}
 run: $(STAMP)
 	$(BIN)/python scripts/local_services.py start
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start -f Procfile.dev -p $(PORT)
