@@ -77,8 +77,9 @@ def create_app(
 
 def _wire_sync_and_webhooks(app: Flask, services: Any) -> None:
     """What a saved or disabled client sets in motion: its database, a sync, webhooks."""
-    from sync import auth_api, tasks
-    from sync.authorize import check_scopes, reauthorized
+    from sync import tasks
+    from sync.auth import api as auth_api
+    from sync.auth.authorize import check_scopes, reauthorized
     from sync.launcher import SyncLauncher
     from sync.shopify import ShopifyClient
     from sync.throttle import RedisThrottle
@@ -158,7 +159,7 @@ def _register_or_retry(
 
 def _register_blueprints(app: Flask) -> None:
     from sync import api as sync_api
-    from sync import auth_api
+    from sync.auth import api as auth_api
     from webhooks import api as webhooks_api
 
     paths: dict[str, Any] = {"/api/openapi.json": OPENAPI_SELF}

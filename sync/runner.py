@@ -19,6 +19,7 @@ from typing import Any
 from config_db.errors import NotFound, ShopsyncError
 from config_db.mongo import MongoDocument
 from config_db.secrets import SecretDecryptionError
+from sync.auth.scopes import SCOPES_FIELDS, missing_for, record_scopes, scopes_from
 from sync.context import Checkpoint, SliceExpired, SyncContext
 from sync.errors import (
     ClientNotActive,
@@ -31,7 +32,6 @@ from sync.errors import (
 from sync.jobs import TERMINAL, JobStore, utcnow
 from sync.resources.registry import RESOURCES
 from sync.runtime import SyncServices
-from sync.scopes import SCOPES_FIELDS, missing_for, record_scopes, scopes_from
 from sync.shopify import CallStats, StoreCredentials, graphql_url
 from sync.state import SyncState
 

@@ -12,12 +12,12 @@ from config_db.mongo import MongoConnection, shared_connection
 from config_db.repository import ConfigRepository, build_repository
 from config_db.settings import Settings, get_settings
 from stores.databases import StoreDatabases
-from sync.auth import TokenSource
+from sync.auth.oauth import TokenEndpoint
+from sync.auth.tokens import TokenSource
 from sync.breaker import CircuitBreaker
 from sync.broker import redis_client
 from sync.coordination import Coordinator
 from sync.downloads import Downloader
-from sync.oauth import TokenEndpoint
 from sync.shopify import ShopifyClient, build_http_client
 from sync.throttle import RedisThrottle
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import random
-import re
 import threading
 import time
 from collections.abc import Callable
@@ -18,27 +17,24 @@ from typing import Any, Protocol
 import httpx
 
 from config_db.settings import Settings
+from sync.answers import data_or_raise
 from sync.breaker import CircuitBreaker
 from sync.errors import (
-    QueryTooExpensive,
-    ShopifyAccessDenied,
     ShopifyAuthError,
     ShopifyError,
-    ShopifyQueryError,
     ShopifyUnavailable,
 )
 from sync.throttle import ThrottleBudget, ThrottleStatus
 
 log = logging.getLogger(__name__)
 
-SCOPE_RE = re.compile(r"\b(?:read|write|unauthenticated_read)_[a-z_]+\b")
 # Throttle waits are expected under load; only a runaway loop would need this many.
 MAX_THROTTLE_WAITS = 500
 BACKOFF_BASE_SECONDS = 0.5
 
 
 class TokenProvider(Protocol):
-    """Where a store's current token comes from (sync.auth.StoreTokens)."""
+    """Where a store's current token comes from (sync.auth.tokens.StoreTokens)."""
 
     def current(self) -> str: ...
 
@@ -101,37 +97,6 @@ def build_http_client(settings: Settings) -> httpx.Client:
     )
     limits = httpx.Limits(max_connections=64, max_keepalive_connections=32)
     return httpx.Client(timeout=timeout, limits=limits, headers={"User-Agent": "shopsync/0.1"})
-
-
-def _error_codes(errors: Any) -> set[str]:
-    if not isinstance(errors, list):
-        return set()
-    return {
-        str(error.get("extensions", {}).get("code"))
-        for error in errors
-        if isinstance(error, dict) and isinstance(error.get("extensions"), dict)
-    }
-
-
-def _required_scope(errors: list[Any]) -> str:
-    """The scope an ACCESS_DENIED error names (`requiredAccess`, else its message)."""
-    for error in errors:
-        if not isinstance(error, dict):
-            continue
-        extensions = error.get("extensions") or {}
-        text = f"{extensions.get('requiredAccess') or ''} {error.get('message') or ''}"
-        found = SCOPE_RE.search(text)
-        if found:
-            return found.group(0)
-    return "unknown"
-
-
-def _messages(errors: Any) -> str:
-    if isinstance(errors, list):
-        return "; ".join(
-            str(e.get("message", e)) if isinstance(e, dict) else str(e) for e in errors
-        )[:500]
-    return str(errors)[:500]
 
 
 class ShopifyClient:
@@ -208,7 +173,7 @@ class ShopifyClient:
             if self._breaker is not None:
                 self._breaker.success(store.client_key, probing)
             stats.add(requests=1)
-            data = self._data_or_raise(store, body, status, cost)
+            data = data_or_raise(store.shop_domain, body)
             if data is None:
                 throttle_waits = self._count_wait(stats, throttle_waits)
                 self._pause(_throttled_wait(cost, status), on_wait)
@@ -270,35 +235,6 @@ class ShopifyClient:
         if not isinstance(body, dict):
             raise _Retryable("unexpected JSON in a 200 answer")
         return body, ThrottleStatus.from_extensions(body.get("extensions"))
-
-    def _data_or_raise(
-        self,
-        store: StoreCredentials,
-        body: dict[str, Any],
-        status: ThrottleStatus | None,
-        cost: int,
-    ) -> dict[str, Any] | None:
-        """`data`, or None when THROTTLED (the caller waits through the budget and retries)."""
-        errors = body.get("errors")
-        if errors:
-            codes = _error_codes(errors)
-            # Shopify answers THROTTLED with HTTP 200; the budget now knows the real numbers.
-            if "THROTTLED" in codes:
-                return None
-            if "MAX_COST_EXCEEDED" in codes:
-                raise QueryTooExpensive(f"{store.shop_domain}: {_messages(errors)}")
-            if "ACCESS_DENIED" in codes:
-                scope = _required_scope(errors)
-                raise ShopifyAccessDenied(
-                    f"{store.shop_domain}: access denied: missing access scope {scope}", scope
-                )
-            # Never partial: `data: {"themes": null}` beside errors is no answer, not "none".
-            raise ShopifyQueryError(f"{store.shop_domain}: {_messages(errors)}")
-        data = body.get("data")
-        if not isinstance(data, dict):
-            raise ShopifyQueryError(f"{store.shop_domain}: answer without data")
-        return data
-
 
 class _Unauthorized(Exception):
     def __init__(self, code: int) -> None:

@@ -69,7 +69,7 @@ def test_access_denied_mid_run_skips_the_resource_naming_the_scope(
 
 
 def test_migration_exchanges_a_static_token_once(services: Any, fake: FakeShopify) -> None:
-    from sync.authorize import migrate_to_expiring
+    from sync.auth.authorize import migrate_to_expiring
 
     # Given a store on a non-expiring token of a public app
     shop = _client(services, fake, "migrating")
@@ -89,7 +89,7 @@ def test_migration_exchanges_a_static_token_once(services: Any, fake: FakeShopif
 
 
 def _callback(services: Any, fake: FakeShopify, domain: str) -> dict[str, str]:
-    from sync.install import authorize_url
+    from sync.auth.install import authorize_url
 
     with httpx.Client(timeout=10) as http:
         approved = http.get(authorize_url(services, domain))
@@ -101,7 +101,7 @@ def test_the_callback_checks_hmac_shop_timestamp_and_state_before_writing(
     services: Any, fake: FakeShopify, real_mongo: Any
 ) -> None:
     from config_db.errors import Unauthorized, ValidationFailed
-    from sync.install import InstallRefused, authorize_url, complete_install
+    from sync.auth.install import InstallRefused, authorize_url, complete_install
 
     shop = fake.add_shop("oauthshop", data=generate_store(seed=2, products=1))
     params = _callback(services, fake, shop.shop_domain)

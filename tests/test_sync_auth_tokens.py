@@ -19,9 +19,9 @@ import redis
 from config_db.models import parse_client_config
 from config_db.repository import ConfigRepository
 from config_db.secrets import TokenCipher
-from sync.auth import TokenSource
+from sync.auth.oauth import TokenEndpoint
+from sync.auth.tokens import TokenSource
 from sync.errors import ShopifyAuthError
-from sync.oauth import TokenEndpoint
 from sync.shopify import CallStats, ShopifyClient, StoreCredentials, graphql_url
 from sync.throttle import LocalThrottle
 from tests.conftest import make_settings, seed_payload

@@ -10,8 +10,8 @@ from flask import Blueprint, Response, current_app, jsonify, redirect, request
 from config_db.errors import ValidationFailed
 from config_db.openapi import operation, path_param, query_param
 from config_db.web import context
-from sync.authorize import migrate_to_expiring
-from sync.install import authorize_url, complete_install
+from sync.auth.authorize import migrate_to_expiring
+from sync.auth.install import authorize_url, complete_install
 from sync.runtime import SyncServices
 
 blueprint = Blueprint("auth", __name__)

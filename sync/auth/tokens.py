@@ -25,8 +25,8 @@ from config_db.errors import NotFound
 from config_db.mongo import MongoDocument
 from config_db.repository import ConfigRepository, auth_mode_of
 from config_db.settings import Settings
+from sync.auth.oauth import AppCredentials, TokenEndpoint, TokenGrant, TokenRefused
 from sync.errors import ShopifyAuthError, ShopifyUnavailable
-from sync.oauth import AppCredentials, TokenEndpoint, TokenGrant, TokenRefused
 
 log = logging.getLogger(__name__)
 LOCK_SECONDS = 60.0  # longer than the token endpoint's attempts take together

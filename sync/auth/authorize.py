@@ -10,13 +10,13 @@ import redis
 
 from config_db.errors import Conflict
 from config_db.repository import auth_mode_of
+from sync.auth.scopes import SCOPES_FIELDS, record_scopes, scopes_from
 from sync.errors import ShopifyError, SyncError
 from sync.jobs import SyncMode
 from sync.launcher import SyncLauncher
 from sync.resources.registry import RESOURCE_NAMES
 from sync.runner import credentials
 from sync.runtime import SyncServices
-from sync.scopes import SCOPES_FIELDS, record_scopes, scopes_from
 from sync.shopify import CallStats, ShopifyClient
 from sync.state import SyncState
 

@@ -22,8 +22,8 @@ from urllib.parse import urlencode
 from config_db.errors import Conflict, Unauthorized, ValidationFailed
 from config_db.models import SHOP_DOMAIN_RE, parse_client_config
 from config_db.settings import Settings
+from sync.auth.oauth import AppCredentials, TokenGrant, TokenRefused
 from sync.errors import ShopifyUnavailable, SyncError
-from sync.oauth import AppCredentials, TokenGrant, TokenRefused
 from sync.runtime import SyncServices
 
 STATE_TTL_SECONDS = 600  # interface.md: single use, 10 minutes

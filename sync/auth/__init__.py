@@ -1,0 +1,1 @@
+"""Store authorization: tokens and their refresh, the token endpoint, scopes, app install."""
