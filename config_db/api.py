@@ -6,6 +6,7 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
+from config_db.credentials import CREDENTIAL_FIELDS
 from config_db.errors import ValidationFailed
 from config_db.models import ClientConfig, parse_client_config, parse_client_patch
 from config_db.openapi import operation, path_param, query_param
@@ -13,9 +14,6 @@ from config_db.web import ConfigContext, context, read_json_object
 
 blueprint = Blueprint("config", __name__)
 
-CREDENTIAL_FIELDS = frozenset(
-    {"adminShopToken", "clientId", "clientSecret", "refreshToken", "tokenExpiresAt"}
-)
 CLIENT_KEY = path_param("clientKey", "The client's key (its store database name)")
 CONFIG_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -124,6 +122,11 @@ def patch_client(client_key: str) -> Response:
     patch = parse_client_patch(read_json_object())
     stored = ctx.repository.get_client(client_key)
     merged = ctx.repository.config_payload(stored)
+    # Credentials count as new only when they differ from what is stored.
+    new_credentials = any(
+        merged.get(name) != getattr(patch, name)
+        for name in patch.model_fields_set & CREDENTIAL_FIELDS
+    )
     for name in patch.model_fields_set - {"status"}:
         value = getattr(patch, name)
         if value is None:
@@ -134,9 +137,13 @@ def patch_client(client_key: str) -> Response:
     reauthorized = (
         stored.get("status") == "needs_auth"
         and patch.status != "disabled"
-        and bool(patch.model_fields_set & (CREDENTIAL_FIELDS | {"status"}))
+        and (new_credentials or patch.status == "active")
     )
-    saved = ctx.repository.save_client(config, status="active" if reauthorized else patch.status)
+    saved = ctx.repository.save_client(
+        config,
+        status="active" if reauthorized else patch.status,
+        keep_tokens=not new_credentials,
+    )
     answer = ctx.repository.public_view(saved.client)
     if patch.status == "disabled":
         ctx.on_client_disabled(client_key, False)

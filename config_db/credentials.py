@@ -16,6 +16,12 @@ from config_db.errors import ValidationFailed
 
 AuthMode = Literal["static", "client_credentials", "expiring"]
 AUTH_MODES: tuple[AuthMode, ...] = ("static", "client_credentials", "expiring")
+# Payload fields that make up a store's credentials.
+CREDENTIAL_FIELDS = frozenset(
+    {"adminShopToken", "clientId", "clientSecret", "refreshToken", "tokenExpiresAt"}
+)
+# What shopsync is issued and keeps up to date itself (never written back from a stale read).
+ISSUED_FIELDS = ("adminShopToken", "refreshToken", "tokenExpiresAt")
 # Secrets of a client config: encrypted at rest, masked in answers, never logged.
 SECRET_FIELDS = (
     "adminShopToken",
@@ -76,8 +82,12 @@ def parse_expiry(value: str) -> datetime:
     """An ISO-8601 instant with a time zone (or `Z`), as an aware UTC datetime."""
     try:
         moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
+        if moment.tzinfo is None:
+            raise ValueError("must carry a time zone (e.g. 2026-12-01T12:00:00Z)")
+        return moment.astimezone(UTC)
+    except OverflowError:  # 9999-12-31T23:59:59-01:00 is past what a datetime holds in UTC
+        raise ValueError("is out of range") from None
+    except ValueError as error:
+        if "time zone" in str(error):
+            raise
         raise ValueError("must be an ISO-8601 date and time") from None
-    if moment.tzinfo is None:
-        raise ValueError("must carry a time zone (e.g. 2026-12-01T12:00:00Z)")
-    return moment.astimezone(UTC)

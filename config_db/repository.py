@@ -11,7 +11,7 @@ from pymongo import ASCENDING, ReturnDocument
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
-from config_db.credentials import SECRET_FIELDS, AuthMode
+from config_db.credentials import ISSUED_FIELDS, SECRET_FIELDS, AuthMode
 from config_db.errors import Conflict, DatabaseUnavailable, NotFound
 from config_db.models import ClientConfig, ClientStatus
 from config_db.mongo import MongoConnection, MongoDocument
@@ -61,14 +61,20 @@ class ConfigRepository:
         return True
 
     def save_client(
-        self, config: ClientConfig, status: ClientStatus | None = "active"
+        self,
+        config: ClientConfig,
+        status: ClientStatus | None = "active",
+        *,
+        keep_tokens: bool = False,
     ) -> SavedClient:
         """Insert or replace a client's config and its shop; conflicts raise before writing.
 
-        `status=None` keeps the stored status (new clients start `active`).
+        `status=None` keeps the stored status (new clients start `active`). `keep_tokens`
+        leaves the issued tokens as stored (a PATCH of other fields must never write back a
+        pair that a refresh rotated meanwhile).
         """
         key, shop_domain = config.clientKey, config.resolved_shop_domain()
-        self._check_conflicts(key, shop_domain)
+        self.check_conflicts(key, shop_domain)
         now = utcnow()
         fields = config.model_dump(exclude_none=True)
         for name in SECRET_FIELDS:
@@ -78,15 +84,20 @@ class ConfigRepository:
             fields["tokenExpiresAt"] = config.token_expires_at
         fields.update(shopDomain=shop_domain, clientKeyLower=key.lower(), updatedAt=now)
         fields["auth.mode"] = config.auth_mode()
-        fields["auth.expiresAt"] = config.token_expires_at
-        fields["auth.refreshedAt"] = None
+        if keep_tokens:
+            for name in ISSUED_FIELDS:
+                fields.pop(name, None)
+        else:
+            fields["auth.expiresAt"] = config.token_expires_at
+            fields["auth.refreshedAt"] = None
         on_insert: dict[str, Any] = {"createdAt": now}
         if status is None:
             on_insert["status"] = "active"
         else:
             fields["status"] = status
             fields["statusReason"] = None
-        unset = {name: "" for name in _OPTIONAL_FIELDS if name not in fields}
+        kept = ISSUED_FIELDS if keep_tokens else ()
+        unset = {name: "" for name in _OPTIONAL_FIELDS if name not in fields and name not in kept}
         unset["purgedAt"] = ""  # saved again: the store lives again
         update: dict[str, Any] = {"$set": fields, "$setOnInsert": on_insert}
         update["$unset"] = unset
@@ -97,14 +108,15 @@ class ConfigRepository:
         except DuplicateKeyError:
             raise Conflict("a client with this clientKey exists", field="clientKey") from None
         try:
-            self._save_shop(key, shop_domain, fields.get("adminShopToken"), now)
+            self._save_shop(key, shop_domain, fields.get("adminShopToken"), now, keep_tokens)
         except Conflict:
             if before is None:
                 self._clients.delete_one({"_id": key})
             raise
         return SavedClient(client=self.get_client(key), created=before is None)
 
-    def _check_conflicts(self, key: str, shop_domain: str) -> None:
+    def check_conflicts(self, key: str, shop_domain: str) -> None:
+        """Conflict when the key (ignoring case) or the shop belongs to another client."""
         same = self._clients.find_one({"clientKeyLower": key.lower()}, {"_id": 1})
         if same is not None and same["_id"] != key:
             raise Conflict(
@@ -115,7 +127,9 @@ class ConfigRepository:
         if shop is not None and shop["clientKey"] != key:
             raise Conflict("shopDomain belongs to another client", field="shopDomain")
 
-    def _save_shop(self, key: str, shop_domain: str, token: str | None, now: datetime) -> None:
+    def _save_shop(
+        self, key: str, shop_domain: str, token: str | None, now: datetime, keep_token: bool
+    ) -> None:
         # A client that moved to another shop domain releases its old shop first.
         self._shops.delete_many({"clientKey": key, "_id": {"$ne": shop_domain}})
         try:
@@ -124,8 +138,8 @@ class ConfigRepository:
             self._shops.update_one(
                 {"_id": shop_domain, "clientKey": key},
                 {
-                    "$set": {"clientKey": key, "accessToken": token, "updatedAt": now},
-                    # a client-credentials store gets its token on first use
+                    "$set": {"clientKey": key, "updatedAt": now}
+                    | ({} if keep_token else {"accessToken": token}),
                     "$setOnInsert": {
                         "installedAt": now,
                         "name": None,
@@ -170,6 +184,14 @@ class ConfigRepository:
             raise NotFound(f"no client {key!r}", field="clientKey")
         if status == "uninstalled":
             self._shops.update_one({"clientKey": key}, {"$set": {"uninstalledAt": now}})
+
+    def mark_needs_auth(self, key: str, reason: str) -> bool:
+        """Shopify refused the client's credentials; the first reason is kept. True if new."""
+        result = self._clients.update_one(
+            {"_id": key, "status": {"$ne": "needs_auth"}},
+            {"$set": {"status": "needs_auth", "statusReason": reason, "updatedAt": utcnow()}},
+        )
+        return result.modified_count > 0
 
     def update_shop(self, shop_domain: str, fields: dict[str, Any]) -> None:
         self._shops.update_one({"_id": shop_domain}, {"$set": fields})

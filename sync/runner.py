@@ -153,8 +153,8 @@ def refresh_shop_info(services: SyncServices, store: StoreCredentials) -> list[s
 
 
 def _needs_auth(services: SyncServices, client_key: str, message: str) -> None:
-    log.warning("%s: marked needs_auth: %s", client_key, message)
-    services.repository.set_status(client_key, "needs_auth", reason=message)
+    if services.repository.mark_needs_auth(client_key, message):
+        log.warning("%s: marked needs_auth: %s", client_key, message)
 
 
 def run_resource(

@@ -60,6 +60,7 @@ def test_each_form_is_recognised() -> None:
         (expiring_payload(clientId=None, clientSecret=None), "clientId"),
         (expiring_payload(tokenExpiresAt="tomorrow"), "tokenExpiresAt"),
         (expiring_payload(tokenExpiresAt="2026-12-01T13:00:00"), "tokenExpiresAt"),
+        (expiring_payload(tokenExpiresAt="9999-12-31T23:59:59-01:00"), "tokenExpiresAt"),
         (expiring_payload(refreshToken=" padded "), "refreshToken"),
         (client_credentials_payload(clientSecret=123), "clientSecret"),
     ],
@@ -93,9 +94,20 @@ def test_client_credentials_config_is_saved_without_a_token(client: Any, mock_mo
     assert answer.status_code == 202, answer.get_json()
     stored = mock_mongo.appconfig.clients.find_one({"_id": "mystore"})
     assert "adminShopToken" not in stored and stored["auth"]["mode"] == "client_credentials"
-    # a PATCH of another field keeps the form: the issued token is not part of the config
+    # Given the token shopsync was issued
+    repository = client.application.extensions["shopsync"].repository
+    repository.store_tokens("mystore", "shpca_issued_token_0123456789", None,
+                            mode="client_credentials")  # fmt: skip
+    # When another field is patched
     patched = client.patch("/api/config/clients/mystore", json={"appName": "A"}, headers=HEADERS)
+    # Then the form and the issued token are kept (the token is not part of the config)
     assert patched.status_code == 200 and patched.get_json()["auth"]["mode"] == "client_credentials"
+    stored = repository.get_client("mystore")
+    assert repository.secret(stored, "adminShopToken") == "shpca_issued_token_0123456789"
+    # And new app credentials drop it, so the next call asks for a token with them
+    client.patch("/api/config/clients/mystore", json={"clientSecret": CLIENT_SECRET + "x"},
+                 headers=HEADERS)  # fmt: skip
+    assert "adminShopToken" not in repository.get_client("mystore")
 
 
 def test_no_secret_of_any_form_in_answers_or_logs(

@@ -198,3 +198,39 @@ def test_someone_elses_refresh_is_reused_not_repeated(rig: Rig) -> None:
     # This process is refused with its old token: it reads the new one, asking nothing
     assert rig.source.renew("ccreuse", first) == second
     assert len(shop.token_requests) == 2
+
+
+def test_a_patched_token_reaches_a_worker_within_the_cache_time(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sync.auth import tokens
+
+    monkeypatch.setattr(tokens, "CACHE_SECONDS", 0.2)
+    rig.add("staticnew", adminShopToken="shpat_first_token_0000000000000")
+    assert rig.source.current("staticnew") == "shpat_first_token_0000000000000"
+    rig.add("staticnew", adminShopToken="shpat_second_token_000000000000")  # saved elsewhere
+    time.sleep(0.25)
+    assert rig.source.current("staticnew") == "shpat_second_token_000000000000"
+
+
+def test_only_invalid_grant_or_invalid_client_counts_as_refused() -> None:
+    from sync.auth.oauth import AppCredentials, TokenRefused
+    from sync.errors import ShopifyUnavailable
+
+    answers = {"n": 0}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        answers["n"] += 1
+        if "proxy" in str(request.url):
+            return httpx.Response(403, text="<html>Forbidden by proxy</html>")
+        return httpx.Response(400, json={"error": "invalid_grant", "error_description": "x"})
+
+    endpoint = TokenEndpoint(httpx.Client(transport=httpx.MockTransport(handler)),
+                             sleep=lambda s: None)  # fmt: skip
+    app = AppCredentials(APP_ID, APP_SECRET)
+    with pytest.raises(ShopifyUnavailable):
+        endpoint.client_credentials("http://proxy.example", app)
+    assert answers["n"] == 4  # retried: not proof the credentials are bad
+    with pytest.raises(TokenRefused, match="invalid_grant") as refused:
+        endpoint.refresh("http://shop.example", app, "shprt_secret_refresh_token")
+    assert answers["n"] == 5 and "shprt_secret" not in str(refused.value)

@@ -171,7 +171,7 @@ def apply_event(
         client = services.repository.get_client(client_key)
         outcome = _outcome(services, client, event)
     except ShopifyAuthError as error:
-        services.repository.set_status(client_key, "needs_auth", reason=error.message)
+        services.repository.mark_needs_auth(client_key, error.message)
         return _failed(events, event_id, error.message)
     except (ShopifyUnavailable, PyMongoError) as error:
         if not final_attempt:

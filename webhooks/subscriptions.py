@@ -130,7 +130,7 @@ def register_webhooks(
         current = _subscribe(services, client, shopify or services.shopify, registration)
     except ShopifyAuthError as error:
         registration.status, registration.error, registration.auth = "failed", error.message, True
-        services.repository.set_status(client_key, "needs_auth", reason=error.message)
+        services.repository.mark_needs_auth(client_key, error.message)
     except (ShopsyncError, redis.RedisError) as error:
         message = getattr(error, "message", None) or f"{type(error).__name__} (Redis unavailable)"
         registration.status, registration.error = "failed", message

@@ -104,7 +104,7 @@ def migrate_to_expiring(services: SyncServices, client_key: str) -> dict[str, An
         grant.expires_at,
         mode="expiring",
         refresh_token=grant.refresh_token,
-        scopes=grant.scopes,
+        scopes=None if (client.get("auth") or {}).get("scopesCheckedAt") else grant.scopes,
     )
     services.tokens.forget(client_key)
     log.info("%s: token migrated to an expiring offline token", client_key)

@@ -16,20 +16,23 @@ import secrets
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
+from config_db.credentials import CREDENTIAL_FIELDS
 from config_db.errors import Conflict, Unauthorized, ValidationFailed
-from config_db.models import SHOP_DOMAIN_RE, parse_client_config
+from config_db.models import SHOP_DOMAIN_RE, ClientConfig, parse_client_config
 from config_db.settings import Settings
 from sync.auth.oauth import AppCredentials, TokenGrant, TokenRefused
-from sync.errors import ShopifyUnavailable, SyncError
+from sync.errors import SyncError
 from sync.runtime import SyncServices
 
 STATE_TTL_SECONDS = 600  # interface.md: single use, 10 minutes
 TIMESTAMP_SKEW_SECONDS = 3600  # a callback older than this is a replay
 STATE_PREFIX = "shopsync:install:state:"
-CREDENTIAL_FIELDS = ("adminShopToken", "refreshToken", "tokenExpiresAt", "clientId", "clientSecret")
+# Shaped like a token answer, for validating the client's config before the code is spent.
+PLACEHOLDER = TokenGrant("placeholder-token", datetime.now(UTC), "placeholder-refresh-token")
 
 
 class InstallNotConfigured(SyncError):
@@ -118,17 +121,24 @@ def complete_install(services: SyncServices, params: Mapping[str, str]) -> Insta
         if not params.get(name):
             raise ValidationFailed(f"{name}: is required", field=name)
     client_key = _target_client(services, domain)
+    # Validated with a stand-in token first: once the code is exchanged, the new token
+    # revokes the shop's previous one, so nothing may fail after that but the save.
+    _config(services, _payload(services, client_key, domain, PLACEHOLDER))
     _take_state(services, params["state"], domain)
     grant = _exchange(services, app, domain, params["code"])
-    payload = _payload(services, client_key, domain, grant)
-    config = parse_client_config(
-        payload, env=settings.env, db_prefix=settings.db_prefix, app_credentials=True
-    )
+    config = _config(services, _payload(services, client_key, domain, grant))
     services.repository.save_client(config, status="active")
     if grant.scopes is not None:
         services.repository.note_client(client_key, {"auth.scopes": grant.scopes})
     services.tokens.forget(client_key)
     return Installed(client_key, domain)
+
+
+def _config(services: SyncServices, payload: dict[str, Any]) -> ClientConfig:
+    settings = services.settings
+    return parse_client_config(
+        payload, env=settings.env, db_prefix=settings.db_prefix, app_credentials=True
+    )
 
 
 def _check_timestamp(value: str | None) -> None:
@@ -148,6 +158,7 @@ def _target_client(services: SyncServices, domain: str) -> str:
     key = client_key_for(domain)
     if services.repository.client_exists(key):
         raise Conflict(f"clientKey {key!r} belongs to another shop", field="clientKey")
+    services.repository.check_conflicts(key, domain)  # the same key in other case
     return key
 
 
@@ -166,8 +177,6 @@ def _exchange(services: SyncServices, app: AppCredentials, domain: str, code: st
         )
     except TokenRefused as error:
         raise InstallRefused(f"code: {error.message}", field="code") from None
-    except ShopifyUnavailable as error:
-        raise InstallRefused(f"code: not exchanged: {error.message}", field="code") from None
     if grant.refresh_token is None or grant.expires_at is None:
         raise InstallRefused("code: Shopify answered a non-expiring token", field="code")
     return grant

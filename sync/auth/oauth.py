@@ -23,6 +23,8 @@ TOKEN_PATH = "/admin/oauth/access_token"
 OFFLINE_TOKEN_TYPE = "urn:shopify:params:oauth:token-type:offline-access-token"
 TOKEN_EXCHANGE_GRANT = "urn:ietf:params:oauth:grant-type:token-exchange"
 ATTEMPTS = 4
+# interface.md: only these make a client needs_auth; anything else is retried.
+REFUSALS = frozenset({"invalid_grant", "invalid_client"})
 BACKOFF_CAP_SECONDS = 8.0
 
 
@@ -66,7 +68,7 @@ class TokenEndpoint:
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._http = http
-        self._attempts = attempts
+        self.attempts = attempts
         self._sleep = sleep
 
     def client_credentials(self, base_url: str, app: AppCredentials) -> TokenGrant:
@@ -98,17 +100,17 @@ class TokenEndpoint:
     def _grant(self, base_url: str, app: AppCredentials, form: dict[str, str]) -> TokenGrant:
         body = {"client_id": app.client_id, "client_secret": app.client_secret, **form}
         url = token_url(base_url)
-        for attempt in range(1, self._attempts + 1):
+        for attempt in range(1, self.attempts + 1):
             try:
                 return self._attempt(url, body, form.get("grant_type", "authorization_code"))
             except _Transient as error:
-                if attempt == self._attempts:
+                if attempt == self.attempts:
                     raise ShopifyUnavailable(
                         f"token endpoint: {error} after {attempt} attempts"
                     ) from None
-                self._sleep(
-                    error.wait or random.uniform(0.5, 1.0) * min(BACKOFF_CAP_SECONDS, 2.0**attempt)
-                )
+                backoff = random.uniform(0.5, 1.0) * min(BACKOFF_CAP_SECONDS, 2.0**attempt)
+                # Retry-After is honoured, but never past our own cap.
+                self._sleep(min(BACKOFF_CAP_SECONDS, error.wait or backoff))
         raise ShopifyUnavailable("token endpoint unreachable")  # pragma: no cover
 
     def _attempt(self, url: str, body: dict[str, str], grant: str) -> TokenGrant:
@@ -122,11 +124,12 @@ class TokenEndpoint:
         if status == 429 or status >= 500:
             raise _Transient(f"HTTP {status}", wait=_retry_after(response))
         answer = _json(response)
-        if status in (400, 401, 403):
+        refusal = answer.get("error")
+        if status in (400, 401) and refusal in REFUSALS:
             # Only Shopify's error code: the description may echo what we sent.
-            reason = str(answer.get("error") or f"HTTP {status}")[:80]
-            raise TokenRefused(f"Shopify refused the {_grant_name(grant)} grant ({reason})")
+            raise TokenRefused(f"Shopify refused the {_grant_name(grant)} grant ({refusal})")
         if status != 200 or not isinstance(answer.get("access_token"), str):
+            # A proxy's page or an error we do not know: not proof the credentials are bad.
             raise _Transient(f"unexpected answer (HTTP {status})")
         return _to_grant(answer)
 

@@ -25,12 +25,19 @@ from config_db.errors import NotFound
 from config_db.mongo import MongoDocument
 from config_db.repository import ConfigRepository, auth_mode_of
 from config_db.settings import Settings
-from sync.auth.oauth import AppCredentials, TokenEndpoint, TokenGrant, TokenRefused
+from sync.auth.oauth import (
+    BACKOFF_CAP_SECONDS,
+    AppCredentials,
+    TokenEndpoint,
+    TokenGrant,
+    TokenRefused,
+)
 from sync.errors import ShopifyAuthError, ShopifyUnavailable
 
 log = logging.getLogger(__name__)
-LOCK_SECONDS = 60.0  # longer than the token endpoint's attempts take together
-WAIT_SECONDS = 45.0  # how long a thread waits for another's refresh before giving up
+# A token read from appconfig is used this long before it is read again, so a PATCHed token
+# or another process's refresh reaches every worker within it.
+CACHE_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -69,6 +76,13 @@ class TokenSource:
         self._endpoint = endpoint
         self._cache: dict[str, _Cached] = {}
         self._lock = threading.Lock()
+        # Longer than the token endpoint's attempts can take together (timeouts and backoff),
+        # so the lock never lapses while its holder still refreshes.
+        per_attempt = (
+            settings.shopify_connect_timeout_seconds + settings.shopify_read_timeout_seconds
+        )
+        self._lock_seconds = endpoint.attempts * (per_attempt + BACKOFF_CAP_SECONDS) + 10
+        self._wait_seconds = self._lock_seconds + 5
 
     def for_store(self, client_key: str) -> StoreTokens:
         return StoreTokens(self, client_key)
@@ -132,7 +146,8 @@ class TokenSource:
         if time.time() >= refresh_at:
             return None
         with self._lock:
-            self._cache[client["_id"]] = _Cached(token, refresh_at)
+            reread_at = min(refresh_at, time.time() + CACHE_SECONDS)
+            self._cache[client["_id"]] = _Cached(token, reread_at)
         return token
 
     def _refresh_at(self, client: MongoDocument) -> float:
@@ -141,7 +156,7 @@ class TokenSource:
         auth = client.get("auth") or {}
         expires = auth.get("expiresAt")
         if not isinstance(expires, datetime):
-            return 0.0  # unknown expiry: refresh now
+            return float("inf")  # Shopify named no expiry: refresh on a 401 only
         issued = auth.get("refreshedAt") or client.get("updatedAt") or expires
         issued, expires = _aware(issued), _aware(expires)
         lifetime = max(0.0, (expires - issued).total_seconds())
@@ -149,7 +164,9 @@ class TokenSource:
 
     def _refresh_single_flight(self, client_key: str, rejected: str | None) -> str:
         lock = self._redis.lock(
-            f"shopsync:auth:{client_key}", timeout=LOCK_SECONDS, blocking_timeout=WAIT_SECONDS
+            f"shopsync:auth:{client_key}",
+            timeout=self._lock_seconds,
+            blocking_timeout=self._wait_seconds,
         )
         try:
             acquired = lock.acquire()
@@ -177,13 +194,15 @@ class TokenSource:
             grant = self._ask(client, mode, app)
         except TokenRefused as error:
             return self._refused(client_key, error.message)
+        # interface.md: the token answer's `scope` only until currentAppInstallation is read.
+        checked = (client.get("auth") or {}).get("scopesCheckedAt") is not None
         self._repository.store_tokens(
             client_key,
             grant.access_token,
             grant.expires_at,
             mode=mode,
             refresh_token=grant.refresh_token,
-            scopes=grant.scopes,
+            scopes=None if checked else grant.scopes,
         )
         log.info("%s: token refreshed (%s, expires %s)", client_key, mode, _iso(grant.expires_at))
         return self._fresh_token(self._repository.get_client(client_key), None) or (
@@ -202,7 +221,7 @@ class TokenSource:
     def _refused(self, client_key: str, reason: str) -> str:
         message = f"{reason}: PATCH new credentials or install the app again"
         log.warning("%s: marked needs_auth: %s", client_key, message)
-        self._repository.set_status(client_key, "needs_auth", reason=message)
+        self._repository.mark_needs_auth(client_key, message)
         raise TokenRefused(f"{client_key}: {message}")
 
 
