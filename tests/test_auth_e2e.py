@@ -75,7 +75,7 @@ def test_client_credentials_keep_a_long_sync_going_through_many_token_lifetimes(
     fake: FakeShopify, stack: Stack, real_mongo: MongoClient[dict[str, Any]]
 ) -> None:
     # Given a Dev Dashboard app's store whose tokens live 15 s, and a sync of over a minute
-    shop = _shop(fake, "ccsync", products=120)
+    shop = _shop(fake, "ccsync", products=80)
     shop.configure(client_credentials_lifetime_seconds=15, bucket_max=400, restore_rate=40)
     # When it is added with only clientId and clientSecret
     answer = _post(stack, shop, clientId=APP_ID, clientSecret=APP_SECRET)
@@ -99,9 +99,9 @@ def test_client_credentials_keep_a_long_sync_going_through_many_token_lifetimes(
 def test_an_expiring_token_rotates_through_a_sync_and_a_webhook_after_expiry(
     fake: FakeShopify, stack: Stack, real_mongo: MongoClient[dict[str, Any]]
 ) -> None:
-    # Given a public app's expiring offline token that lives 8 s (app credentials from env)
+    # Given a public app's expiring offline token that lives 6 s (app credentials from env)
     shop = _shop(fake, "expsync", products=30)
-    shop.configure(access_token_lifetime_seconds=8, bucket_max=300, restore_rate=60,
+    shop.configure(access_token_lifetime_seconds=6, bucket_max=300, restore_rate=120,
                    webhooks_enabled=True)  # fmt: skip
     pair = shop.issue_expiring_pair()
     answer = _post(stack, shop, **_expiring(pair))
@@ -112,7 +112,7 @@ def test_an_expiring_token_rotates_through_a_sync_and_a_webhook_after_expiry(
     refreshes = [r for r in shop.token_requests if r["grant"] == "refresh_token"]
     assert len(refreshes) >= 2 and all(r["status"] == 200 for r in refreshes), refreshes
     # When the current token has expired and the merchant edits a product
-    time.sleep(9)
+    time.sleep(7)
     product = shop.snapshot("products")[0]
     shop.update("products", product["id"], {"title": "Edited after expiry"})
     # Then the webhook is applied with a refreshed token
@@ -130,27 +130,27 @@ def test_a_revoked_refresh_token_needs_auth_quickly_and_patched_credentials_brin
     fake: FakeShopify, stack: Stack, real_mongo: MongoClient[dict[str, Any]]
 ) -> None:
     # Given a synced store on an expiring token
-    shop = _shop(fake, "revoked")
+    shop = _shop(fake, "revokedapp")
     answer = _post(stack, shop, **_expiring(shop.issue_expiring_pair()))
-    assert stack.wait_job("revoked", answer["syncJobId"])["status"] == "completed"
+    assert stack.wait_job("revokedapp", answer["syncJobId"])["status"] == "completed"
     # When the merchant revokes the app's tokens and a sync starts
     shop.revoke_tokens()
     shop.clear_token_requests()
-    job_id = stack.start_sync("revoked", "full")
-    job = stack.wait_job("revoked", job_id, timeout=60)
+    job_id = stack.start_sync("revokedapp", "full")
+    job = stack.wait_job("revokedapp", job_id, timeout=60)
     # Then the job fails clearly, the client needs_auth, after a handful of token requests
     assert job["status"] == "failed" and "invalid_grant" in job["error"], job
-    client = _client(stack, "revoked")
+    client = _client(stack, "revokedapp")
     assert client["status"] == "needs_auth" and "invalid_grant" in client["statusReason"]
     assert 1 <= len(shop.token_requests) <= 3, shop.token_requests
     # When new credentials are PATCHed
     with stack.http() as http:
-        patched = http.patch("/api/config/clients/revoked", json=_expiring(
+        patched = http.patch("/api/config/clients/revokedapp", json=_expiring(
             shop.issue_expiring_pair())).json()  # fmt: skip
     # Then it is active again and its sync completes
     assert patched["status"] == "active" and patched["syncJobId"], patched
-    assert stack.wait_job("revoked", patched["syncJobId"])["status"] == "completed"
-    check_products(real_mongo["revoked"], shop)
+    assert stack.wait_job("revokedapp", patched["syncJobId"])["status"] == "completed"
+    check_products(real_mongo["revokedapp"], shop)
 
 
 def _authorize(stack: Stack, shop_domain: str) -> str:
