@@ -126,8 +126,9 @@ class Settings(BaseSettings):
     token_refresh_fraction: float = Field(
         0.8, gt=0, lt=1, validation_alias=_env("SHOPSYNC_TOKEN_REFRESH_FRACTION")
     )
-    # Per-store circuit breaker: this many failed calls (5xx, timeouts, connection errors)
-    # within the window open it for the cool-down, doubled on each trip up to the cap.
+    # Per-store circuit breaker: this many failed calls in a row (5xx, timeouts, connection
+    # errors; any answer starts again) within the window open it for the cool-down, doubled
+    # on each trip up to the cap.
     breaker_failures: int = Field(8, ge=1, validation_alias=_env("SHOPSYNC_BREAKER_FAILURES"))
     breaker_window_seconds: float = Field(
         60.0, gt=0, validation_alias=_env("SHOPSYNC_BREAKER_WINDOW_SECONDS")

@@ -1,8 +1,9 @@
 """A circuit breaker per store, shared by every process through Redis.
 
-Repeated failures of one store's calls (5xx, timeouts, connection errors) within a window
+Failures of one store's calls (5xx, timeouts, connection errors) in a row, within a window,
 open its breaker: its calls stop for a cool-down, doubled on each trip in a row up to a cap,
-instead of every message burning its retries; other stores are not affected. The first call
+instead of every message burning its retries; other stores are not affected. Any answer
+starts the count again, so a busy store with scattered errors never trips. The first call
 after the cool-down is the probe: a success closes the breaker, a failure opens it again.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,6 +25,17 @@ log = logging.getLogger(__name__)
 PREFIX = "shopsync:breaker:"
 # The breaker's state on the client document (appconfig), for operators.
 OnChange = Callable[[str, dict[str, Any]], None]
+
+
+@dataclass(frozen=True)
+class Probe:
+    """What check() saw: a breaker that tripped before (probing), failures being counted."""
+
+    probing: bool = False
+    failing: bool = False
+
+
+NO_PROBE = Probe()
 
 
 class CircuitBreaker:
@@ -38,23 +51,25 @@ class CircuitBreaker:
         self._cap = settings.breaker_max_cooldown_seconds
         self._on_change = on_change
 
-    def check(self, client_key: str) -> bool:
-        """Raise StoreCircuitOpen while open; True when the breaker tripped before (probe)."""
-        reopen_at, trips = self._redis.mget(_key(client_key, "open"), _key(client_key, "trips"))
+    def check(self, client_key: str) -> Probe:
+        """Raise StoreCircuitOpen while open; else what success() must reset afterwards."""
+        reopen_at, trips, failures = self._redis.mget(
+            _key(client_key, "open"), _key(client_key, "trips"), _key(client_key, "failures")
+        )
         if reopen_at is not None and float(reopen_at) > time.time():
             raise StoreCircuitOpen(
                 f"{client_key}: circuit breaker open until {_iso(float(reopen_at))} after "
                 "repeated failures (5xx, timeouts or connection errors)",
                 float(reopen_at),
             )
-        return trips is not None
+        return Probe(probing=trips is not None, failing=failures is not None)
 
-    def failure(self, client_key: str, probing: bool = False) -> None:
+    def failure(self, client_key: str, probe: Probe = NO_PROBE) -> None:
         """Count a failure; open the breaker (raising StoreCircuitOpen) past the threshold.
 
         A failed probe (the first calls after a cool-down) opens it again at once.
         """
-        if probing:
+        if probe.probing:
             self._trip(client_key, 1)
         key = _key(client_key, "failures")
         pipe = self._redis.pipeline()
@@ -64,9 +79,14 @@ class CircuitBreaker:
         if count >= self._threshold:
             self._trip(client_key, count)
 
-    def success(self, client_key: str, probing: bool) -> None:
-        """An answer came: after a trip this closes the breaker (one Redis call only then)."""
-        if not probing:
+    def success(self, client_key: str, probe: Probe) -> None:
+        """An answer came: the count starts again; after a trip this closes the breaker.
+
+        Costs a Redis call only when there is something to reset.
+        """
+        if probe.failing and not probe.probing:
+            self._redis.delete(_key(client_key, "failures"))
+        if not probe.probing:
             return
         removed = self._redis.delete(
             _key(client_key, "trips"), _key(client_key, "failures"), _key(client_key, "open")

@@ -18,7 +18,7 @@ import httpx
 
 from config_db.settings import Settings
 from sync.answers import data_or_raise
-from sync.breaker import CircuitBreaker
+from sync.breaker import NO_PROBE, CircuitBreaker
 from sync.errors import (
     ShopifyAuthError,
     ShopifyError,
@@ -136,7 +136,7 @@ class ShopifyClient:
         failures = throttle_waits = 0
         renewed = False
         while True:
-            probing = self._breaker.check(store.client_key) if self._breaker else False
+            probe = self._breaker.check(store.client_key) if self._breaker else NO_PROBE
             token = store.token()
             wait = self._throttle.reserve(store.shop_domain, cost)
             if wait > 0:
@@ -161,7 +161,7 @@ class ShopifyClient:
                     continue
                 failures += 1
                 if self._breaker is not None:
-                    self._breaker.failure(store.client_key, probing)  # raises once it opens
+                    self._breaker.failure(store.client_key, probe)  # raises once it opens
                 if failures >= self._max_attempts:
                     raise ShopifyUnavailable(
                         f"{store.shop_domain}: {retryable} after {failures} attempts"
@@ -171,7 +171,7 @@ class ShopifyClient:
                 continue
             self._throttle.settle(store.shop_domain, cost, status)
             if self._breaker is not None:
-                self._breaker.success(store.client_key, probing)
+                self._breaker.success(store.client_key, probe)
             stats.add(requests=1)
             data = data_or_raise(store.shop_domain, body)
             if data is None:

@@ -132,3 +132,17 @@ def test_the_cool_down_doubles_while_the_probe_keeps_failing(
         time.sleep(max(0.0, caught.value.reopen_at - time.time()) + 0.02)
     assert waits[0] < 0.35 < waits[1] < 0.65 < waits[2] <= 1.2
     assert len(seen) == 3 + 1 + 1
+
+
+def test_scattered_failures_between_answers_never_trip_it(
+    breaker: tuple[CircuitBreaker, list[tuple[str, str]]],
+) -> None:
+    the_breaker, changes = breaker
+    # Given a busy store where every other call fails once before it is answered
+    http, seen = scripted((503, "", {}), (200, OK, {}), (503, "", {}), (200, OK, {}),
+                          (503, "", {}), (200, OK, {}), (503, "", {}), (200, OK, {}))  # fmt: skip
+    # When it is called four times (four failures, more than the threshold of three)
+    for _ in range(4):
+        assert client(http, the_breaker).query(store("delta"), QUERY, cost=2, stats=CallStats())
+    # Then its breaker never opened: each answer started the count again
+    assert len(seen) == 8 and changes == []
