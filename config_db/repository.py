@@ -256,10 +256,13 @@ class ConfigRepository:
             fields["tokenExpiresAt"] = expires_at
         if refresh_token is not None:
             fields["refreshToken"] = self._cipher.encrypt(refresh_token)
-        if scopes is not None:
-            fields["auth.scopes"] = scopes
         if self._clients.update_one({"_id": key}, {"$set": fields}).matched_count == 0:
             raise NotFound(f"no client {key!r}", field="clientKey")
+        if scopes is not None:
+            # interface.md: the token answer's `scope` only until currentAppInstallation is read.
+            self._clients.update_one(
+                {"_id": key, "auth.scopesCheckedAt": None}, {"$set": {"auth.scopes": scopes}}
+            )
         self._shops.update_many(
             {"clientKey": key}, {"$set": {"accessToken": fields["adminShopToken"]}}
         )

@@ -234,3 +234,15 @@ def test_only_invalid_grant_or_invalid_client_counts_as_refused() -> None:
     with pytest.raises(TokenRefused, match="invalid_grant") as refused:
         endpoint.refresh("http://shop.example", app, "shprt_secret_refresh_token")
     assert answers["n"] == 5 and "shprt_secret" not in str(refused.value)
+
+
+def test_a_token_answers_scope_counts_only_until_the_installation_was_read(rig: Rig) -> None:
+    from sync.auth.scopes import record_scopes
+
+    shop = rig.add("ccscopes", **cc())
+    first = rig.source.current("ccscopes")
+    assert rig.repository.get_client("ccscopes")["auth"]["scopes"] == shop.granted_scopes
+    # Once currentAppInstallation was read, a refresh's `scope` no longer overwrites it
+    record_scopes(rig.repository, "ccscopes", ["read_products"])
+    rig.source.renew("ccscopes", first)
+    assert rig.repository.get_client("ccscopes")["auth"]["scopes"] == ["read_products"]

@@ -11,6 +11,7 @@ import redis
 from config_db.errors import Conflict
 from config_db.repository import auth_mode_of
 from sync.auth.scopes import SCOPES_FIELDS, record_scopes, scopes_from
+from sync.auth.tokens import as_utc
 from sync.errors import ShopifyError, SyncError
 from sync.jobs import SyncMode
 from sync.launcher import SyncLauncher
@@ -55,7 +56,7 @@ def resume_mode(services: SyncServices, client_key: str) -> SyncMode:
     due = datetime.now(UTC) - timedelta(seconds=services.settings.full_sync_interval_seconds)
     for name in RESOURCE_NAMES:
         last = states.get(name, {}).get("lastFullAt")
-        if not isinstance(last, datetime) or _aware(last) < due:
+        if not isinstance(last, datetime) or as_utc(last) < due:
             return "full"
     return "incremental"
 
@@ -104,7 +105,7 @@ def migrate_to_expiring(services: SyncServices, client_key: str) -> dict[str, An
         grant.expires_at,
         mode="expiring",
         refresh_token=grant.refresh_token,
-        scopes=None if (client.get("auth") or {}).get("scopesCheckedAt") else grant.scopes,
+        scopes=grant.scopes,
     )
     services.tokens.forget(client_key)
     log.info("%s: token migrated to an expiring offline token", client_key)
@@ -120,7 +121,3 @@ def _migration_answer(client_key: str, auth: dict[str, Any], *, migrated: bool) 
         "expiresAt": auth.get("expiresAt"),
         "refreshedAt": auth.get("refreshedAt"),
     }
-
-
-def _aware(moment: datetime) -> datetime:
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment

@@ -158,7 +158,7 @@ class TokenSource:
         if not isinstance(expires, datetime):
             return float("inf")  # Shopify named no expiry: refresh on a 401 only
         issued = auth.get("refreshedAt") or client.get("updatedAt") or expires
-        issued, expires = _aware(issued), _aware(expires)
+        issued, expires = as_utc(issued), as_utc(expires)
         lifetime = max(0.0, (expires - issued).total_seconds())
         return issued.timestamp() + lifetime * self._settings.token_refresh_fraction
 
@@ -194,15 +194,13 @@ class TokenSource:
             grant = self._ask(client, mode, app)
         except TokenRefused as error:
             return self._refused(client_key, error.message)
-        # interface.md: the token answer's `scope` only until currentAppInstallation is read.
-        checked = (client.get("auth") or {}).get("scopesCheckedAt") is not None
         self._repository.store_tokens(
             client_key,
             grant.access_token,
             grant.expires_at,
             mode=mode,
             refresh_token=grant.refresh_token,
-            scopes=None if checked else grant.scopes,
+            scopes=grant.scopes,
         )
         log.info("%s: token refreshed (%s, expires %s)", client_key, mode, _iso(grant.expires_at))
         return self._fresh_token(self._repository.get_client(client_key), None) or (
@@ -225,7 +223,8 @@ class TokenSource:
         raise TokenRefused(f"{client_key}: {message}")
 
 
-def _aware(moment: datetime) -> datetime:
+def as_utc(moment: datetime) -> datetime:
+    """A datetime read back from MongoDB as aware UTC (naive ones are UTC by convention)."""
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
 
 
