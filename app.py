@@ -51,7 +51,7 @@ def create_app(
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     # GIDs in paths ("gid://shopify/...") must keep their double slash.
     app.url_map.merge_slashes = False
-    get_broker(settings)  # before any actor module is imported
+    get_broker(settings, patient=False)  # before any actor module; web fails fast on Redis
     from sync.runtime import build_services
 
     mongo = MongoConnection(settings, client=mongo_client)

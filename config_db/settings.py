@@ -73,8 +73,15 @@ class Settings(BaseSettings):
     )
 
     # Dramatiq's Redis broker: per million commands, how many also requeue dead workers' messages.
+    # Dramatiq's default; the clock also runs that maintenance on every tick, so recovery from a
+    # killed worker never waits on this chance.
     broker_maintenance_chance: int = Field(
         1000, ge=1, le=1_000_000, validation_alias=_env("SHOPSYNC_BROKER_MAINTENANCE_CHANCE")
+    )
+    # Worker and clock processes retry each Redis command through an outage this long before
+    # the error reaches the code (the web process fails fast instead).
+    redis_outage_seconds: float = Field(
+        300.0, ge=0, validation_alias=_env("SHOPSYNC_REDIS_OUTAGE_SECONDS")
     )
     # Shopify Admin API client.
     shopify_connect_timeout_seconds: float = Field(
@@ -102,9 +109,18 @@ class Settings(BaseSettings):
     media_max_bytes: int = Field(
         2 * 1024 * MIB, gt=0, validation_alias=_env("SHOPSYNC_MEDIA_MAX_BYTES")
     )
-    # A queued or running job that has not moved for this long is sent again (the clock).
-    job_stall_seconds: float = Field(
-        3600.0, gt=0, validation_alias=_env("SHOPSYNC_JOB_STALL_SECONDS")
+    # A job none of whose runs has moved for this long is sent again by the clock, and failed
+    # after three such revivals. Unset: derived from the slice and lease (see job_stall).
+    job_stall_seconds: float | None = Field(
+        None, gt=0, validation_alias=_env("SHOPSYNC_JOB_STALL_SECONDS")
+    )
+    # GridFS files no document points at (a crash between upload and attach) are removed by
+    # the clock once older than the grace, at most once per interval per store.
+    gridfs_orphan_grace_seconds: float = Field(
+        3600.0, gt=0, validation_alias=_env("SHOPSYNC_GRIDFS_ORPHAN_GRACE_SECONDS")
+    )
+    gridfs_sweep_interval_seconds: float = Field(
+        3600.0, gt=0, validation_alias=_env("SHOPSYNC_GRIDFS_SWEEP_INTERVAL_SECONDS")
     )
     # Scheduler (clock process).
     incremental_interval_seconds: float = Field(
@@ -139,6 +155,24 @@ class Settings(BaseSettings):
     breaker_max_cooldown_seconds: float = Field(
         600.0, gt=0, validation_alias=_env("SHOPSYNC_BREAKER_MAX_COOLDOWN_SECONDS")
     )
+
+    @property
+    def run_stall_seconds(self) -> float:
+        """How long a run's message may sit in a worker's hands with no sign of work.
+
+        A prefetched message waits for up to two slices of the worker's other messages, and a
+        dead worker's for the heartbeat timeout; past that, it was lost.
+        """
+        return (
+            2 * self.sync_slice_seconds
+            + self.sync_lease_seconds
+            + self.worker_heartbeat_timeout_seconds
+        )
+
+    @property
+    def job_stall(self) -> float:
+        """SHOPSYNC_JOB_STALL_SECONDS, or by default twice a run's stall bound (minutes)."""
+        return self.job_stall_seconds or 2 * self.run_stall_seconds
 
     @property
     def scope_list(self) -> list[str]:

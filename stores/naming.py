@@ -22,11 +22,15 @@ PUBLIC_COLLECTIONS = (*SYNCED_COLLECTIONS, WEBHOOK_EVENTS)
 # Internal bookkeeping collections start with "_" so they never clash with a resource.
 SYNC_JOBS = "_syncjobs"
 SYNC_STATE = "_syncstate"
+# Who is downloading a media document's bytes right now (one download per media).
+MEDIA_CLAIMS = "_mediaclaims"
 MEDIA_BUCKET = "mediafiles"
 # Bookkeeping fields on synced documents, never shown by the read API.
 HASH_FIELD = "_contentHash"
 RUN_FIELD = "_syncRun"
-HIDDEN_FIELDS = {HASH_FIELD: 0, RUN_FIELD: 0}
+# The run that last wrote the document: a page done again after a crash counts as written.
+WRITTEN_FIELD = "_writtenRun"
+HIDDEN_FIELDS = {HASH_FIELD: 0, RUN_FIELD: 0, WRITTEN_FIELD: 0}
 THEME_BUCKET = "themefiles"
 
 # The GraphQL type names a numeric id may stand for, per collection.

@@ -26,6 +26,10 @@ class SliceExpired(Exception):  # noqa: N818 - a signal, not an error
     """This message has worked long enough: continue in a fresh message from the checkpoint."""
 
 
+class Superseded(Exception):  # noqa: N818 - a signal, not an error
+    """Another delivery has taken this run over (or the job is gone): stop without a trace."""
+
+
 @dataclass
 class Checkpoint:
     """Where a resource run stands: finished phases and the cursor inside the current one."""
@@ -58,11 +62,19 @@ class SyncContext:
     run_started: datetime
     checkpoint: Checkpoint
     deadline: float
-    heartbeat: Callable[[], None] = lambda: None
+    # Extends the run's leases; False when another delivery has taken the run over.
+    renew: Callable[[], bool] = lambda: True
     # Raises when the client was disabled, uninstalled or purged meanwhile (checked per page).
     active_check: Callable[[], None] = lambda: None
+    # True once the worker is shutting down: the slice ends at the next page.
+    stopping: Callable[[], bool] = lambda: False
+    # The delivery that owns the run: checkpoints of any other are refused.
+    delivery: str | None = None
     stats: CallStats = field(default_factory=CallStats)
     counts: dict[str, int] = field(default_factory=dict)
+    # The run's counters so far (from the job): saved as totals, so a checkpoint written
+    # twice, or lost and written again, never counts a page twice or not at all.
+    totals: dict[str, int] = field(default_factory=dict)
 
     @property
     def run_id(self) -> str:
@@ -91,8 +103,14 @@ class SyncContext:
             variables,
             cost=requested_cost(query, variables),
             stats=self.stats,
-            on_wait=self.heartbeat,
+            on_wait=self._waiting,
         )
+
+    def _waiting(self) -> None:
+        """While Shopify's bucket refills: keep the leases; on shutdown, stop waiting."""
+        self.heartbeat()
+        if self.stopping():
+            raise SliceExpired()
 
     def query_page(self, query: str, variables: dict[str, Any]) -> dict[str, Any]:
         """Run a paged query; halve `first` while Shopify says it costs too much."""
@@ -116,35 +134,37 @@ class SyncContext:
         for name, amount in amounts.items():
             self.counts[name] = self.counts.get(name, 0) + amount
 
+    def heartbeat(self) -> None:
+        """Keep the run's leases; stop when another delivery has taken the run over."""
+        if not self.renew():
+            raise Superseded()
+
     def save_progress(self, *, pages: int = 0) -> None:
         """Write counters and the checkpoint to the job in one update, then check the time."""
         taken = self.stats.take()
-        increments = {
-            f"resources.{self.resource}.{name}": amount
-            for name, amount in self.counts.items()
-            if amount
-        }
-        increments.update(
-            {
-                f"resources.{self.resource}.pages": pages,
-                f"resources.{self.resource}.points": taken.points,
-                f"resources.{self.resource}.throttleWaits": taken.throttle_waits,
-                f"resources.{self.resource}.retries": taken.retries,
-            }
-        )
+        self.count(pages=pages, points=taken.points, throttleWaits=taken.throttle_waits,
+                   retries=taken.retries)  # fmt: skip
+        for name, amount in self.counts.items():
+            self.totals[name] = self.totals.get(name, 0) + amount
         self.counts = {}
-        self.store_db[SYNC_JOBS].update_one(
-            {"_id": self.job_id},
+        prefix = f"resources.{self.resource}"
+        fence = {f"{prefix}.delivery": self.delivery} if self.delivery is not None else {}
+        now = self.now()
+        saved = self.store_db[SYNC_JOBS].update_one(
+            {"_id": self.job_id, **fence},
             {
-                "$inc": increments,
                 "$set": {
-                    f"resources.{self.resource}.checkpoint": self.checkpoint.to_dict(),
-                    "progressAt": self.now(),
+                    **{f"{prefix}.{name}": total for name, total in self.totals.items()},
+                    f"{prefix}.checkpoint": self.checkpoint.to_dict(),
+                    f"{prefix}.activeAt": now,
+                    "progressAt": now,
                 },
             },
         )
+        if saved.matched_count == 0:
+            raise Superseded()
         self.heartbeat()
 
     def check_deadline(self) -> None:
-        if time.monotonic() > self.deadline:
+        if time.monotonic() > self.deadline or self.stopping():
             raise SliceExpired()

@@ -31,6 +31,16 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
 end
 return 0
 """
+# Take a run claim: free, ours, or left by an earlier delivery of the same message (a killed
+# worker's message redelivered: it takes its run back at once). ARGV[3] = "<message id>/".
+_CLAIM = """
+local current = redis.call('GET', KEYS[1])
+if current == false or current == ARGV[1] or string.sub(current, 1, #ARGV[3]) == ARGV[3] then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return 1
+end
+return 0
+"""
 _SEMAPHORE_ACQUIRE = """
 local now_parts = redis.call('TIME')
 local now = tonumber(now_parts[1]) * 1000 + math.floor(tonumber(now_parts[2]) / 1000)
@@ -67,6 +77,7 @@ class Coordinator:
         self._acquire = client.register_script(_ACQUIRE)
         self._refresh = client.register_script(_REFRESH)
         self._release = client.register_script(_RELEASE)
+        self._claim = client.register_script(_CLAIM)
         self._slot_acquire = client.register_script(_SEMAPHORE_ACQUIRE)
 
     def _lock_key(self, client_key: str, resource: str) -> str:
@@ -100,25 +111,36 @@ class Coordinator:
 
     def refresh(
         self, client_key: str, resource: str, owner: str, holder: str, runner: str | None = None
-    ) -> None:
-        """Extend the lock, the slot and the run while work goes on."""
-        self._refresh(keys=[self._lock_key(client_key, resource)], args=[owner, self._lock_ms])
+    ) -> bool:
+        """Extend the lock, the slot and the run while work goes on.
+
+        Each is taken again when missing (Redis came back empty). False when another delivery
+        has taken the run over: this one must stop.
+        """
+        self._acquire(keys=[self._lock_key(client_key, resource)], args=[owner, self._lock_ms])
         self.take_slot(client_key, holder)
-        if runner is not None:
-            self._refresh(keys=[self._run_key(owner, resource)], args=[runner, self._lease_ms])
+        if runner is None:
+            return True
+        key = self._run_key(owner, resource)
+        return bool(self._acquire(keys=[key], args=[runner, self._lease_ms]))
 
     def _run_key(self, job_id: str, resource: str) -> str:
         return f"{self._prefix}run:{job_id}:{resource}"
 
     def claim_run(self, job_id: str, resource: str, runner: str) -> bool:
-        """One message at a time works on a (job, resource): a duplicate message waits.
+        """One delivery at a time works on a (job, resource): any other waits for the lease.
 
-        `runner` is the message id, so the redelivery of a killed worker's message (same id)
-        takes its run back at once; any other message waits for the lease to end.
+        `runner` is "<message id>/<delivery>": the redelivery of a killed worker's message
+        takes its run back at once; a second live delivery of it takes it over too, and the
+        first one stops at its next heartbeat or checkpoint (see SyncContext).
         """
-        return bool(
-            self._acquire(keys=[self._run_key(job_id, resource)], args=[runner, self._lease_ms])
-        )
+        message_prefix = runner.split("/", 1)[0] + "/"
+        key = self._run_key(job_id, resource)
+        return bool(self._claim(keys=[key], args=[runner, self._lease_ms, message_prefix]))
+
+    def run_alive(self, job_id: str, resource: str) -> bool:
+        """Someone holds the run's lease (refreshed at every page and throttle wait)."""
+        return bool(self._client.exists(self._run_key(job_id, resource)))
 
     def release_run(self, job_id: str, resource: str, runner: str) -> None:
         self._release(keys=[self._run_key(job_id, resource)], args=[runner])

@@ -96,18 +96,25 @@ class JobStore:
             },
         )
 
-    def resource_started(self, job_id: str, resource: str, mode: str) -> MongoDocument:
-        """Mark a resource running; its first start time is kept across continuations."""
+    def resource_started(
+        self, job_id: str, resource: str, mode: str, delivery: str | None = None
+    ) -> MongoDocument:
+        """Mark a resource running; its first start time is kept across continuations.
+
+        `delivery` becomes the run's only writer: an earlier delivery still working on it
+        (a duplicate after a Redis outage) finds its checkpoint refused and stops.
+        """
         prefix = f"resources.{resource}"
         now = utcnow()
         self._jobs.update_one(
             {"_id": job_id, f"{prefix}.startedAt": None},
             {"$set": {f"{prefix}.startedAt": now, f"{prefix}.mode": mode}},
         )
-        self._jobs.update_one(
-            {"_id": job_id},
-            {"$set": {f"{prefix}.status": "running", "status": "running", "progressAt": now}},
-        )
+        fields = {f"{prefix}.status": "running", "status": "running", "progressAt": now,
+                  f"{prefix}.activeAt": now}  # fmt: skip
+        if delivery is not None:
+            fields[f"{prefix}.delivery"] = delivery
+        self._jobs.update_one({"_id": job_id}, {"$set": fields})
         self._jobs.update_one({"_id": job_id, "startedAt": None}, {"$set": {"startedAt": now}})
         return self.get(job_id)
 
@@ -146,6 +153,35 @@ class JobStore:
         }
         error = "; ".join(f"{name}: {message}" for name, message in failed.items()) or None
         self.finish(job_id, "failed" if failed else "completed", error)
+
+    def hand_over(
+        self, job_id: str, resource: str, message_id: str, replacing: str | None
+    ) -> bool:
+        """Make `message_id` the one message that may work on the run, if `replacing` still is.
+
+        Recorded before the message is enqueued: a message that is not the run's current one
+        ends at once, so a re-sent run never becomes two chains of messages.
+        """
+        prefix = f"resources.{resource}"
+        found = self._jobs.update_one(
+            {
+                "_id": job_id,
+                f"{prefix}.status": {"$nin": list(TERMINAL)},
+                f"{prefix}.messageId": replacing,
+            },
+            {"$set": {f"{prefix}.messageId": message_id, f"{prefix}.sentAt": utcnow()}},
+        )
+        return found.matched_count == 1
+
+    def record_send(self, job_id: str, message_id: str) -> None:
+        """The job message sent for `job_id` (the watchdog re-sends it if Redis lost it)."""
+        self._jobs.update_one(
+            {"_id": job_id}, {"$set": {"messageId": message_id, "sentAt": utcnow()}}
+        )
+
+    def live(self) -> list[MongoDocument]:
+        """Queued and running jobs, oldest first."""
+        return list(self._jobs.find({"status": {"$in": ["queued", "running"]}}).sort("_id", 1))
 
     def note(self, job_id: str, **fields: Any) -> None:
         self._jobs.update_one({"_id": job_id}, {"$set": fields})

@@ -83,7 +83,7 @@ class SyncLauncher:
         """Enqueue a recorded job; on a broker outage note it for the scheduler to resend."""
         jobs = JobStore(self._databases.get(client_key))
         try:
-            self._send(client_key, job_id)
+            message = self._send(client_key, job_id)
         except _BROKER_ERRORS as error:
             log.warning(
                 "broker unavailable, sync job %s left queued: %s", job_id, type(error).__name__
@@ -91,4 +91,7 @@ class SyncLauncher:
             jobs.note(job_id, enqueueError="broker unavailable")
             return False
         jobs.unnote(job_id, "enqueueError")
+        message_id = getattr(message, "message_id", None)
+        if isinstance(message_id, str):
+            jobs.record_send(job_id, message_id)  # the watchdog looks for it in Redis
         return True

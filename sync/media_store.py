@@ -12,6 +12,7 @@ from pymongo import UpdateOne
 
 from config_db.mongo import MongoDocument
 from stores.naming import MEDIA_BUCKET
+from sync import media_claims
 from sync.context import SyncContext
 from sync.downloads import Download, Downloader, Target
 from sync.errors import MediaDownloadError
@@ -71,6 +72,49 @@ def store_media(
     ]
     if not wanted:
         return counts, 0, 0
+    owner = ctx.run_id
+    claimed = media_claims.claim(ctx.store_db, [doc["_id"] for doc in wanted], owner, ctx.now())
+    try:
+        return counts, *_download_claimed(ctx, downloader, wanted, claimed, before)
+    finally:
+        media_claims.release(ctx.store_db, list(claimed), owner)
+
+
+def _still_wanted(
+    ctx: SyncContext, wanted: list[MongoDocument], claimed: set[Any], before: dict[Any, Any]
+) -> list[MongoDocument]:
+    """Claimed documents whose bytes nobody attached since we looked (a claim was released)."""
+    now_stored = {
+        found["_id"]: found
+        for found in ctx.collection(MEDIA).find(
+            {"_id": {"$in": list(claimed)}}, {"sourceUrl": 1, "gridfsId": 1, "downloadedFrom": 1}
+        )
+    }
+    keep = []
+    for doc in wanted:
+        stored = now_stored.get(doc["_id"])
+        if doc["_id"] not in claimed or (stored or {}).get("sourceUrl") != doc["sourceUrl"]:
+            continue  # another run downloads it, or a newer version was written meanwhile
+        assert stored is not None
+        attached = stored.get("gridfsId")
+        earlier = (before.get(doc["_id"]) or {}).get("gridfsId")
+        if attached and (stored.get("downloadedFrom") == doc["sourceUrl"] or attached != earlier):
+            continue  # the winner of the claim has attached these bytes already
+        keep.append(doc)
+    return keep
+
+
+def _download_claimed(
+    ctx: SyncContext,
+    downloader: Downloader,
+    wanted: list[MongoDocument],
+    claimed: set[Any],
+    before: dict[Any, Any],
+) -> tuple[int, int]:
+    wanted = _still_wanted(ctx, wanted, claimed, before)
+    if not wanted:
+        return 0, 0
+    media = ctx.collection(MEDIA)
     bucket = GridFSBucket(ctx.store_db, bucket_name=MEDIA_BUCKET)
     with ThreadPoolExecutor(ctx.settings.media_concurrency) as pool:
         results = list(pool.map(lambda doc: _fetch(downloader, ctx, doc), wanted))
@@ -87,7 +131,7 @@ def store_media(
     _attach_all(ctx, bucket, wanted, downloads, before)
     if errors:
         media.bulk_write(errors, ordered=False)
-    return counts, len(downloads), len(errors)
+    return len(downloads), len(errors)
 
 
 def _fetch(downloader: Downloader, ctx: SyncContext, document: MongoDocument) -> Download | str:
@@ -121,6 +165,7 @@ def _attach_all(
                         "size": downloads[doc["_id"]].size,
                         "contentType": downloads[doc["_id"]].content_type,
                         "downloadedAt": now,
+                        "downloadedFrom": doc["sourceUrl"],
                     },
                     "$unset": {"downloadError": ""},
                 },

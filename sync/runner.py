@@ -14,13 +14,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from enum import Enum
-from typing import Any
 
 from config_db.errors import NotFound, ShopsyncError
 from config_db.mongo import MongoDocument
 from config_db.secrets import SecretDecryptionError
 from sync.auth.scopes import SCOPES_FIELDS, missing_for, record_scopes, scopes_from
-from sync.context import Checkpoint, SliceExpired, SyncContext
+from sync.broker import ShutdownNotice
+from sync.context import Checkpoint, SliceExpired, Superseded, SyncContext
 from sync.errors import (
     ClientNotActive,
     ShopifyAccessDenied,
@@ -41,7 +41,9 @@ SHOP_QUERY = (
     + SCOPES_FIELDS
     + " }"
 )
-SendResource = Callable[[str, str, str], Any]
+# (client_key, job_id, resource, delay_ms, replacing) -> sent: enqueue the run's next message
+# if `replacing` (None at the start) is still its current one (see JobStore.hand_over).
+SendResource = Callable[[str, str, str, int | None, str | None], bool]
 
 
 class Outcome(Enum):
@@ -101,8 +103,9 @@ def start_job(
     for resource in pending:
         if resource in lacking:
             _skip(services, jobs, job, resource, lacking[resource])
-        else:
-            send_resource(client_key, job_id, resource)
+        elif job["resources"][resource].get("messageId") is None:
+            # A redelivered job message sends only what it had not sent yet.
+            send_resource(client_key, job_id, resource, None, None)
     jobs.finish_if_done(job_id)
 
 
@@ -175,7 +178,11 @@ def run_resource(
     job = jobs.find(job_id)
     if job is None or job["status"] in TERMINAL or job["resources"][resource]["status"] in TERMINAL:
         return Outcome.DONE
-    runner = runner or uuid.uuid4().hex
+    current = job["resources"][resource].get("messageId")
+    if runner is not None and current not in (None, runner):
+        return Outcome.DONE  # superseded: the watchdog re-sent this run as another message
+    # One delivery of the message: "<message id>/<delivery>" (see Coordinator.claim_run).
+    runner = f"{runner or uuid.uuid4().hex}/{uuid.uuid4().hex[:12]}"
     holder, coordinator = f"{job_id}:{resource}", services.coordinator
     if not coordinator.take_slot(client_key, holder):
         return Outcome.BUSY
@@ -207,6 +214,9 @@ def _run_locked(
         ctx.save_progress()  # counts of the last steps (sweeps) not yet written
     except SliceExpired:
         return Outcome.CONTINUE
+    except Superseded:
+        log.info("%s %s: run taken over by another delivery", client_key, resource)
+        return Outcome.DONE  # the other delivery carries on (and sends what follows)
     except StoreCircuitOpen as error:
         jobs.note(job_id, **{f"resources.{resource}.error": f"waiting: {error.message}"})
         return Wait(error.reopen_at)
@@ -273,7 +283,7 @@ def _context(
     mode = progress.get("mode") or job["mode"]
     if mode == "incremental" and state.get("cursor") is None:
         mode = "full"  # nothing to be incremental from yet
-    job = jobs.resource_started(job_id, resource, mode)
+    job = jobs.resource_started(job_id, resource, mode, delivery=runner)
     progress = job["resources"][resource]
     run_started = progress["startedAt"]
     if progress.get("checkpoint") is None:
@@ -282,8 +292,10 @@ def _context(
     if mode == "incremental":
         since = state["cursor"] - timedelta(seconds=services.settings.lookback_seconds)
 
-    def heartbeat() -> None:
-        services.coordinator.refresh(client_key, resource, job_id, f"{job_id}:{resource}", runner)
+    def renew() -> bool:
+        return services.coordinator.refresh(
+            client_key, resource, job_id, f"{job_id}:{resource}", runner
+        )
 
     def active_check() -> None:
         _active_client(services, client_key)
@@ -300,6 +312,13 @@ def _context(
         run_started=run_started,
         checkpoint=Checkpoint.load(progress.get("checkpoint")),
         deadline=time.monotonic() + services.settings.sync_slice_seconds,
-        heartbeat=heartbeat,
+        renew=renew,
         active_check=active_check,
+        stopping=ShutdownNotice.stopping.is_set,
+        delivery=runner,
+        totals={
+            name: value
+            for name, value in progress.items()
+            if isinstance(value, int) and not isinstance(value, bool)
+        },
     )

@@ -40,9 +40,14 @@ class SyncServices:
     breaker: CircuitBreaker
 
 
-def build_services(settings: Settings, mongo: MongoConnection) -> SyncServices:
-    """Everything plain sync functions need, on one Redis client and one httpx client."""
-    client = redis_client(settings)
+def build_services(
+    settings: Settings, mongo: MongoConnection, *, patient: bool = False
+) -> SyncServices:
+    """Everything plain sync functions need, on one Redis client and one httpx client.
+
+    `patient`: Redis commands wait out an outage (workers and clock, not the web).
+    """
+    client = redis_client(settings, patient=patient)
     http = build_http_client(settings)
     repository = build_repository(settings, mongo)
     endpoint = TokenEndpoint(http)
@@ -75,4 +80,4 @@ def build_services(settings: Settings, mongo: MongoConnection) -> SyncServices:
 def worker_services() -> SyncServices:
     """The worker process's services on its settings and shared MongoClient."""
     settings = get_settings()
-    return build_services(settings, shared_connection(settings))
+    return build_services(settings, shared_connection(settings), patient=True)

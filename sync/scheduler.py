@@ -20,6 +20,8 @@ from config_db.mongo import MongoDocument
 from sync.coordination import Coordinator
 from sync.jobs import JobStore, utcnow
 from sync.launcher import Launch, SyncLauncher
+from sync.recovery.orphans import sweep_orphans
+from sync.recovery.watchdog import Watchdog
 from sync.resources.registry import RESOURCE_NAMES
 from sync.runner import fail_job
 from sync.runtime import SyncServices
@@ -54,25 +56,45 @@ def due_resources(
 
 
 def revive_stalled(
-    services: SyncServices, launcher: SyncLauncher, jobs: JobStore, client_key: str
+    services: SyncServices,
+    launcher: SyncLauncher,
+    jobs: JobStore,
+    client_key: str,
+    watchdog: Watchdog | None = None,
 ) -> None:
-    """Jobs that stopped moving (a message was lost) are sent again, then given up on."""
-    for job in jobs.stalled(services.settings.job_stall_seconds):
+    """Jobs none of whose runs moved for SHOPSYNC_JOB_STALL_SECONDS: sent again, then failed.
+
+    Runs waiting in a queue (a backlog) are left in their place.
+    """
+    for job in jobs.stalled(services.settings.job_stall):
         if job.get("revivals", 0) >= MAX_REVIVALS:
             fail_job(services, jobs, job, "stalled: no progress after repeated revivals")
             continue
+        if job["status"] == "queued":
+            launcher.send(client_key, job["_id"])
+        elif watchdog is None or not watchdog.revive(job):
+            continue
         jobs.note(job["_id"], revivals=job.get("revivals", 0) + 1, progressAt=utcnow())
-        launcher.send(client_key, job["_id"])  # start_job re-sends every unfinished resource
 
 
 def schedule_store(
-    services: SyncServices, launcher: SyncLauncher, client_key: str, now: datetime
+    services: SyncServices,
+    launcher: SyncLauncher,
+    client_key: str,
+    now: datetime,
+    watchdog: Watchdog | None = None,
 ) -> list[Launch]:
-    """Launch the syncs one store is due for; never duplicates a queued or running one."""
+    """Launch the syncs one store is due for; never duplicates a queued or running one.
+
+    First the watchdog re-sends what its live jobs lost (Redis errors, a Redis restart).
+    """
     jobs = JobStore(services.databases.get(client_key))
     for job in jobs.unsent():
         launcher.send(client_key, job["_id"])
-    revive_stalled(services, launcher, jobs, client_key)
+    if watchdog is not None:
+        watchdog.check_store(client_key)
+    revive_stalled(services, launcher, jobs, client_key, watchdog)
+    sweep_files(services, client_key, now)
     states = SyncState(services.databases.get(client_key)).all()
     launches = []
     for mode, names in due_resources(states, now, services.settings).items():
@@ -83,13 +105,34 @@ def schedule_store(
     return launches
 
 
-def tick(services: SyncServices, launcher: SyncLauncher, now: datetime | None = None) -> int:
+def sweep_files(services: SyncServices, client_key: str, now: datetime) -> int:
+    """Crash leftovers in the store's GridFS, at most once per SHOPSYNC_GRIDFS_SWEEP_INTERVAL."""
+    settings = services.settings
+    key = f"shopsync:gridfs-sweep:{client_key}"
+    interval_ms = int(settings.gridfs_sweep_interval_seconds * 1000)
+    if not services.redis.set(key, now.isoformat(), nx=True, px=interval_ms):
+        return 0
+    store_db = services.databases.get(client_key)
+    removed = sweep_orphans(store_db, now, settings.gridfs_orphan_grace_seconds)
+    if removed:
+        log.info("%s: removed %d GridFS files no document points at", client_key, removed)
+    return removed
+
+
+def tick(
+    services: SyncServices,
+    launcher: SyncLauncher,
+    now: datetime | None = None,
+    watchdog: Watchdog | None = None,
+) -> int:
     """One pass over every active store; returns how many jobs were launched."""
     now = now or utcnow()
+    if watchdog is not None:
+        watchdog.begin_tick()
     launched = 0
     for client in services.repository.list_clients("active"):
         try:
-            launched += len(schedule_store(services, launcher, client["_id"], now))
+            launched += len(schedule_store(services, launcher, client["_id"], now, watchdog))
         except Exception:  # noqa: BLE001 - one store's trouble must not stop the others
             log.exception("scheduling %s failed", client["_id"])
     return launched
@@ -105,7 +148,12 @@ def run_hooks(services: SyncServices) -> None:
             log.exception("clock hook %s failed", path)
 
 
-def run_forever(services: SyncServices, launcher: SyncLauncher, stop: threading.Event) -> None:
+def run_forever(
+    services: SyncServices,
+    launcher: SyncLauncher,
+    stop: threading.Event,
+    watchdog: Watchdog | None = None,
+) -> None:
     """Tick every SHOPSYNC_SCHEDULER_TICK_SECONDS while this process holds the leader lease.
 
     Redis or MongoDB trouble is logged and tried again next tick: the clock never exits on it.
@@ -116,7 +164,7 @@ def run_forever(services: SyncServices, launcher: SyncLauncher, stop: threading.
     while not stop.is_set():
         try:
             if leadership.lead(LEADER_KEY, identity):
-                launched = tick(services, launcher)
+                launched = tick(services, launcher, watchdog=watchdog)
                 if launched:
                     log.info("scheduled %d sync jobs", launched)
                 run_hooks(services)
@@ -127,14 +175,16 @@ def run_forever(services: SyncServices, launcher: SyncLauncher, stop: threading.
 
 def main() -> None:
     """Entry point of the `clock` process."""
+    from sync.broker import get_broker
     from sync.runtime import worker_services
-    from sync.tasks import run_sync_job
+    from sync.tasks import SYNC_QUEUE, run_sync_job, send_resource_run
 
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s [clock] %(name)s: %(message)s"
     )
     services = worker_services()
     launcher = SyncLauncher(services.databases, run_sync_job.send, services.coordinator)
+    watchdog = Watchdog(services, launcher, send_resource_run, get_broker(), SYNC_QUEUE)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
@@ -143,7 +193,7 @@ def main() -> None:
         services.settings.incremental_interval_seconds,
         services.settings.full_sync_interval_seconds,
     )
-    run_forever(services, launcher, stop)
+    run_forever(services, launcher, stop, watchdog)
 
 
 if __name__ == "__main__":

@@ -99,6 +99,10 @@ def build_http_client(settings: Settings) -> httpx.Client:
     return httpx.Client(timeout=timeout, limits=limits, headers={"User-Agent": "shopsync/0.1"})
 
 
+# A long throttle wait checks in this often: leases stay fresh, a shutdown is seen quickly.
+PAUSE_STEP_SECONDS = 1.0
+
+
 class ShopifyClient:
     """Sends GraphQL queries with cost-aware throttling and bounded retries."""
 
@@ -189,9 +193,16 @@ class ShopifyClient:
         return waits + 1
 
     def _pause(self, seconds: float, on_wait: Callable[[], None] | None) -> None:
-        if on_wait is not None:
-            on_wait()
-        self._sleep(seconds)
+        """Sleep in steps, calling `on_wait` at each (leases; it raises to stop waiting)."""
+        remaining = seconds
+        while True:
+            if on_wait is not None:
+                on_wait()
+            if remaining <= 0:
+                return
+            step = min(remaining, PAUSE_STEP_SECONDS)
+            self._sleep(step)
+            remaining -= step
 
     def _backoff(self, failures: int) -> float:
         ceiling = min(self._backoff_cap, BACKOFF_BASE_SECONDS * 2 ** (failures - 1))

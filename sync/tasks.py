@@ -16,6 +16,8 @@ import time  # noqa: E402
 import dramatiq  # noqa: E402
 from dramatiq.middleware import CurrentMessage  # noqa: E402
 
+from sync.dispatch import send_run  # noqa: E402
+from sync.jobs import JobStore  # noqa: E402
 from sync.runner import Outcome, Wait, run_resource, start_job  # noqa: E402
 from sync.runtime import worker_services  # noqa: E402
 
@@ -37,11 +39,16 @@ SYNC_PRIORITY = 10
 )
 def run_sync_job(client_key: str, job_id: str) -> None:
     """Start the recorded sync job `job_id` of store `client_key`: one message per resource."""
-    start_job(worker_services(), client_key, job_id, _send_resource)
+    start_job(worker_services(), client_key, job_id, send_resource_run)
 
 
-def _send_resource(client_key: str, job_id: str, resource: str) -> None:
-    sync_resource.send(client_key, job_id, resource)
+def send_resource_run(
+    client_key: str, job_id: str, resource: str, delay_ms: int | None, replacing: str | None
+) -> bool:
+    """The run's next message, if `replacing` is still its current one (see send_run)."""
+    jobs = JobStore(worker_services().databases.get(client_key))
+    args = (client_key, job_id, resource)
+    return send_run(jobs, sync_resource, args, delay_ms=delay_ms, replacing=replacing)
 
 
 @dramatiq.actor(
@@ -56,21 +63,22 @@ def sync_resource(client_key: str, job_id: str, resource: str) -> None:
     """Sync one resource of one store for one slice; re-sent to continue or to wait."""
     message = CurrentMessage.get_current_message()
     retries = int(message.options.get("retries", 0)) if message is not None else 0
+    message_id = message.message_id if message is not None else None
     outcome = run_resource(
         worker_services(),
         client_key,
         job_id,
         resource,
         final_attempt=retries >= RESOURCE_MAX_RETRIES,
-        runner=message.message_id if message is not None else None,
+        runner=message_id,
     )
+    # The next message is enqueued before this one is acked (Redis outages are waited out).
     if isinstance(outcome, Wait):
         # The store's breaker is open: come back when it reopens (no retry burnt).
         delay = max(0, int((outcome.until - time.time()) * MS)) + random.randint(*BUSY_DELAY_MS)
-        sync_resource.send_with_options(args=(client_key, job_id, resource), delay=delay)
+        send_resource_run(client_key, job_id, resource, delay, message_id)
     elif outcome is Outcome.CONTINUE:
-        sync_resource.send(client_key, job_id, resource)
+        send_resource_run(client_key, job_id, resource, None, message_id)
     elif outcome is Outcome.BUSY:
-        sync_resource.send_with_options(
-            args=(client_key, job_id, resource), delay=random.randint(*BUSY_DELAY_MS)
-        )
+        delay = random.randint(*BUSY_DELAY_MS)
+        send_resource_run(client_key, job_id, resource, delay, message_id)

@@ -11,7 +11,7 @@ from pymongo.collection import Collection
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from config_db.mongo import MongoDocument
-from stores.naming import HASH_FIELD, RUN_FIELD
+from stores.naming import HASH_FIELD, RUN_FIELD, WRITTEN_FIELD
 from sync.documents import content_hash
 
 DUPLICATE_KEY = 11000
@@ -73,11 +73,12 @@ def write_documents(
     if not documents:
         return counts
     ids = [document["_id"] for document in documents]
-    projection = {HASH_FIELD: 1, "updatedAt": 1, "deleted": 1, "deletedAt": 1}
+    projection = {HASH_FIELD: 1, WRITTEN_FIELD: 1, "updatedAt": 1, "deleted": 1, "deletedAt": 1}
     stored = {found["_id"]: found for found in collection.find({"_id": {"$in": ids}}, projection)}
     operations: list[Any] = []
     written: list[Any] = []
     unchanged: list[Any] = []
+    rewritten = 0
     for document in documents:
         current = stored.get(document["_id"])
         digest = content_hash(document)
@@ -87,6 +88,8 @@ def write_documents(
             continue
         if current is not None and current.get(HASH_FIELD) == digest and not current.get("deleted"):
             unchanged.append(document["_id"])
+            if run_id is not None and current.get(WRITTEN_FIELD) == run_id:
+                rewritten += 1  # this run wrote it before a crash: still one upsert
             continue
         fields = {
             **document,
@@ -96,7 +99,7 @@ def write_documents(
             "deleted": False,
         }
         if run_id is not None:
-            fields[RUN_FIELD] = run_id
+            fields[RUN_FIELD] = fields[WRITTEN_FIELD] = run_id
         operations.append(
             UpdateOne(
                 _stale_guard(document), {"$set": fields, "$unset": {"deletedAt": ""}}, upsert=True
@@ -107,7 +110,7 @@ def write_documents(
         operations.append(UpdateMany({"_id": {"$in": unchanged}}, {"$set": {RUN_FIELD: run_id}}))
     lost = _bulk_write(collection, operations)
     counts.rejected.update(written[index] for index in lost)
-    counts.skipped = len(unchanged) + len(lost)
+    counts.skipped = len(unchanged) + len(lost) - rewritten
     counts.upserted = len(documents) - counts.skipped
     return counts
 

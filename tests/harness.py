@@ -20,8 +20,6 @@ FAST_ENV = {
     "SHOPSYNC_SHOPIFY_CONNECT_TIMEOUT_SECONDS": "2",
     "SHOPSYNC_BACKOFF_CAP_SECONDS": "1",
     "SHOPSYNC_SHOPIFY_MAX_ATTEMPTS": "12",
-    # Requeue a killed worker's messages within seconds (Dramatiq's default is 1 in 1000).
-    "SHOPSYNC_BROKER_MAINTENANCE_CHANCE": "200000",
 }
 
 

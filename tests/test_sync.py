@@ -283,7 +283,7 @@ def test_a_job_whose_messages_were_lost_is_revived_then_given_up(services: Any) 
     jobs = JobStore(services.databases.get("mystore"))
     job_id = launcher.start("mystore", "full", "test").job["_id"]
     sent.clear()
-    long_ago = utcnow() - timedelta(seconds=services.settings.job_stall_seconds + 60)
+    long_ago = utcnow() - timedelta(seconds=services.settings.job_stall + 60)
     for _ in range(MAX_REVIVALS):
         jobs.note(job_id, progressAt=long_ago)
         revive_stalled(services, launcher, jobs, "mystore")

@@ -1,0 +1,1 @@
+"""Getting work back after crashes: the clock's watchdog and the sweep of crash leftovers."""
