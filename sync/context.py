@@ -161,8 +161,8 @@ class SyncContext:
                 },
             },
         )
-        if saved.matched_count == 0:
-            raise Superseded()
+        if saved.matched_count == 0 and self.delivery is not None:
+            raise Superseded()  # another delivery owns the run, or the job is gone (purge)
         self.heartbeat()
 
     def check_deadline(self) -> None:

@@ -22,6 +22,16 @@ SendJob = Callable[[str, str], object]
 _BROKER_ERRORS = (dramatiq.errors.BrokerConnectionError, redis.RedisError)
 
 
+def busy_resources(live_jobs: list[MongoDocument]) -> set[str]:
+    """Resources an unfinished job still has to sync."""
+    return {
+        name
+        for job in live_jobs
+        for name, progress in job["resources"].items()
+        if progress["status"] not in TERMINAL
+    }
+
+
 @dataclass(frozen=True)
 class Launch:
     job: MongoDocument
@@ -52,9 +62,15 @@ class SyncLauncher:
     def start_scheduled(
         self, client_key: str, mode: SyncMode, resources: list[str]
     ) -> Launch | None:
-        """A job over the resources not already queued or running; None when all are."""
+        """A job over the resources not already queued or running; None when all are.
+
+        The job records decide, not only the locks: a Redis that came back empty has lost
+        them, and a second job would sync the same resources beside the first.
+        """
         job_id = str(ObjectId())
-        taken = [name for name in resources if self.claim(client_key, name, job_id)]
+        busy = busy_resources(JobStore(self._databases.get(client_key)).live())
+        free = [name for name in resources if name not in busy]
+        taken = [name for name in free if self.claim(client_key, name, job_id)]
         if not taken:
             return None
         return self._record_and_send(client_key, job_id, mode, "schedule", taken)

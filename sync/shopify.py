@@ -194,10 +194,12 @@ class ShopifyClient:
 
     def _pause(self, seconds: float, on_wait: Callable[[], None] | None) -> None:
         """Sleep in steps, calling `on_wait` at each (leases; it raises to stop waiting)."""
+        if on_wait is None:
+            self._sleep(seconds)
+            return
         remaining = seconds
         while True:
-            if on_wait is not None:
-                on_wait()
+            on_wait()
             if remaining <= 0:
                 return
             step = min(remaining, PAUSE_STEP_SECONDS)

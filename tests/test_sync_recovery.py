@@ -7,20 +7,18 @@ import signal
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import psutil
 import pytest
-import redis as redis_lib
 from pymongo import MongoClient
 
 from sync.jobs import utcnow
-from tests import servers
 from tests.exact_copy import assert_exact_copy
 from tests.fakeshopify import FakeShopify, generate_store
+from tests.faults import HEARTBEAT_SECONDS, Faults, start_faults
 from tests.harness import Stack, start_stack
 
 pytestmark = pytest.mark.real
@@ -36,86 +34,11 @@ def stack(log_dir: Path, mongo_uri: str, redis_url: str) -> Iterator[Stack]:
     stack.stop()
 
 
-HEARTBEAT_SECONDS = 10.0
-# Production defaults otherwise: Dramatiq's maintenance chance, the 90 s lease, the 120 s
-# slice, the clock's 15 s tick; only the heartbeat timeout is shortened.
-FAULT_ENV = {
-    "SHOPSYNC_WORKER_HEARTBEAT_TIMEOUT_SECONDS": str(HEARTBEAT_SECONDS),
-    "SHOPSYNC_SYNC_LEASE_SECONDS": "90",
-}
-
-
-@dataclass
-class Faults:
-    """A stack with its own Redis (AOF on disk) and SecantusDB (on disk) to break."""
-
-    stack: Stack
-    mongo: servers.Service
-    redis: servers.Service
-    redis_dir: Path
-
-    def db(self) -> MongoClient[dict[str, Any]]:
-        return MongoClient(f"mongodb://127.0.0.1:{self.mongo.port}", tz_aware=True,
-                           serverSelectionTimeoutMS=20000)  # fmt: skip
-
-    def redis_client(self) -> redis_lib.Redis:
-        return redis_lib.Redis(port=self.redis.port or 0)
-
-    def job(self, key: str, job_id: str) -> dict[str, Any]:
-        """The job record straight from MongoDB (the web may be cut off from it)."""
-        with self.db() as client:
-            found: dict[str, Any] = client[key]["_syncjobs"].find_one({"_id": job_id}) or {}
-        return found
-
-    def pages(self, key: str, job_id: str) -> int:
-        resources = self.job(key, job_id)["resources"].values()
-        return sum(int(item.get("pages", 0)) for item in resources)
-
-    def wait_pages(self, key: str, job_id: str, above: int, timeout: float) -> float:
-        """Seconds until the job has written more than `above` pages."""
-        began = time.monotonic()
-        while self.pages(key, job_id) <= above:
-            assert time.monotonic() - began < timeout, f"no progress past {above} pages"
-            time.sleep(0.2)
-        return time.monotonic() - began
-
-    def wait_done(self, key: str, job_id: str, timeout: float = 240) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        while (job := self.job(key, job_id)).get("status") not in ("completed", "failed"):
-            assert time.monotonic() < deadline, (job, self.stack.logs()[-6000:])
-            time.sleep(0.3)
-        return job
-
-    def leftover_keys(self) -> list[bytes]:
-        client = self.redis_client()
-        return [*client.keys("shopsync:lock:*"), *client.keys("shopsync:run:*")]
-
-
 @pytest.fixture(scope="module")
 def faults(tmp_path_factory: pytest.TempPathFactory, log_dir: Path) -> Iterator[Faults]:
-    mongo_dir, redis_dir = tmp_path_factory.mktemp("mongo"), tmp_path_factory.mktemp("redis")
-    mongo = servers.secantus(log_dir, storage=str(mongo_dir)).start()
-    redis_port = servers.free_port()
-    redis_argv = [shutil.which("redis-server") or "redis-server", "--bind", "127.0.0.1",
-                  "--port", str(redis_port), "--dir", str(redis_dir), "--save", "",
-                  "--appendonly", "yes", "--appendfsync", "always"]  # fmt: skip
-    redis = servers.Service("faults-redis", redis_argv, log_dir, port=redis_port).start()
-    stack = start_stack(
-        "faults", log_dir, f"mongodb://127.0.0.1:{mongo.port}",
-        f"redis://127.0.0.1:{redis_port}/0", workers=0, **FAULT_ENV,
-    )  # fmt: skip
-    stack.add_clock()
-    yield Faults(stack, mongo, redis, redis_dir)
-    stack.stop()
-    redis.stop()
-    mongo.stop()
-
-
-def _slow_store(fake: FakeShopify, name: str, seed: int, products: int = 80) -> Any:
-    """A store whose sync takes a while: a budget of 100 points a second."""
-    shop = fake.add_shop(name, data=generate_store(seed=seed, products=products, files=4))
-    shop.configure(bucket_max=1000, restore_rate=100)
-    return shop
+    started = start_faults(log_dir, tmp_path_factory.mktemp("faults"))
+    yield started
+    started.stop()
 
 
 def _assert_exact(faults: Faults, key: str, shop: Any, job: dict[str, Any]) -> None:
@@ -134,23 +57,20 @@ def test_worker_killed_mid_sync_resumes_within_the_heartbeat_and_a_minute(
     fake: FakeShopify, faults: Faults
 ) -> None:
     # Given a sync under way on a worker
-    shop = _slow_store(fake, "killed", seed=11)
-    worker = faults.stack.add_worker(threads=4)
-    job_id = faults.stack.configure(shop)
-    faults.wait_pages("killed", job_id, above=2, timeout=60)
+    shop, job_id = faults.begin(fake, "killed", seed=11)
+    worker = faults.stack.workers[-1]
     # When the worker is killed with SIGKILL mid-slice and a new one started
     worker.signal(signal.SIGKILL)
     worker.process.wait(10)  # type: ignore[union-attr]
     faults.stack.workers.remove(worker)
     at_kill = faults.pages("killed", job_id)
-    replacement = faults.stack.add_worker(threads=4)
+    faults.stack.add_worker(threads=4)
     # Then work resumes within the heartbeat timeout + 60 s (the clock requeues the messages)
     resumed = faults.wait_pages("killed", job_id, above=at_kill, timeout=HEARTBEAT_SECONDS + 60)
     # and the job ends with an exact copy, from its checkpoints
     _assert_exact(faults, "killed", shop, faults.wait_done("killed", job_id))
     print(f"resumed {resumed:.1f} s after the new worker started")
-    replacement.stop()
-    faults.stack.workers.remove(replacement)
+    faults.stop_workers()
 
 
 @pytest.mark.parametrize("keep_data", [True, False], ids=["with-data", "empty"])
@@ -158,10 +78,7 @@ def test_redis_restarted_mid_sync_ends_exact_with_nothing_locked(
     fake: FakeShopify, faults: Faults, keep_data: bool
 ) -> None:
     key = f"redis-{'kept' if keep_data else 'empty'}"
-    shop = _slow_store(fake, key, seed=21 if keep_data else 22)
-    worker = faults.stack.add_worker(threads=4)
-    job_id = faults.stack.configure(shop)
-    faults.wait_pages(key, job_id, above=2, timeout=60)
+    shop, job_id = faults.begin(fake, key, seed=21 if keep_data else 22)
     # When Redis stops for 10 s and comes back with its data, or with nothing at all
     faults.redis.stop()
     time.sleep(10)
@@ -171,41 +88,43 @@ def test_redis_restarted_mid_sync_ends_exact_with_nothing_locked(
     faults.redis.start()
     # Then the job ends exact within a bounded time and no lock is left behind
     _assert_exact(faults, key, shop, faults.wait_done(key, job_id, timeout=180))
-    worker.stop()
-    faults.stack.workers.remove(worker)
+    faults.stop_workers()
 
 
 def test_a_worker_stopped_with_sigterm_hands_its_slice_over_at_once(
     fake: FakeShopify, faults: Faults
 ) -> None:
     # Given a sync under way on two workers
-    shop = _slow_store(fake, "termed", seed=31)
-    first = faults.stack.add_worker(threads=4)
-    second = faults.stack.add_worker(threads=4)
-    job_id = faults.stack.configure(shop)
-    faults.wait_pages("termed", job_id, above=2, timeout=60)
+    shop, job_id = faults.begin(fake, "termed", seed=31, workers=2)
+    first = faults.stack.workers[-2]
+    running = {
+        name
+        for name, item in faults.job("termed", job_id)["resources"].items()
+        if item["status"] == "running"
+    }
     # When one of them gets SIGTERM (a deploy), mid-slice
+    signalled = utcnow()
     first.signal(signal.SIGTERM)
-    stopped = time.monotonic()
     first.process.wait(10)  # type: ignore[union-attr]
-    exited = time.monotonic() - stopped
+    exited = (utcnow() - signalled).total_seconds()
     faults.stack.workers.remove(first)
-    # Then it checkpointed and left inside the shutdown timeout, and the other worker went
-    # on with no gap longer than a few seconds (not a heartbeat timeout)
-    longest, last_pages, last_change = 0.0, faults.pages("termed", job_id), time.monotonic()
-    while (job := faults.job("termed", job_id))["status"] not in ("completed", "failed"):
-        pages = sum(int(item.get("pages", 0)) for item in job["resources"].values())
-        if pages != last_pages:
-            longest = max(longest, time.monotonic() - last_change)
-            last_pages, last_change = pages, time.monotonic()
-        assert time.monotonic() - last_change < 60, job
+    # Then it checkpointed and sent its runs on before leaving (inside the shutdown timeout),
+    # and the other worker took them up within seconds, not after a heartbeat timeout
+    handed: dict[str, float] = {}
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and len(handed) < len(running):
+        for name in running - set(handed):
+            item = faults.job("termed", job_id)["resources"][name]
+            sent, active = item.get("sentAt"), item.get("activeAt")
+            if sent is not None and sent > signalled and active is not None and active > sent:
+                handed[name] = (active - signalled).total_seconds()
         time.sleep(0.1)
-    print(f"SIGTERM: exited after {exited:.1f} s, longest gap {longest:.1f} s")
+    print(f"SIGTERM: exited after {exited:.1f} s, runs taken up after {handed}")
     assert exited < 5, exited
-    assert longest < 7, longest
-    _assert_exact(faults, "termed", shop, job)
-    second.stop()
-    faults.stack.workers.remove(second)
+    assert handed, f"no run of {running} was handed over"
+    assert max(handed.values()) < 7, handed
+    _assert_exact(faults, "termed", shop, faults.wait_done("termed", job_id))
+    faults.stop_workers()
 
 
 def test_mongodb_killed_mid_sync_leaves_true_counters_and_no_orphan_files(
@@ -213,10 +132,7 @@ def test_mongodb_killed_mid_sync_leaves_true_counters_and_no_orphan_files(
 ) -> None:
     from sync.recovery.orphans import sweep_orphans
 
-    shop = _slow_store(fake, "mongokill", seed=41)
-    worker = faults.stack.add_worker(threads=4)
-    job_id = faults.stack.configure(shop)
-    faults.wait_pages("mongokill", job_id, above=2, timeout=60)
+    shop, job_id = faults.begin(fake, "mongokill", seed=41)
     # When MongoDB is killed with SIGKILL mid-sync and restarted on its data
     faults.mongo.signal(signal.SIGKILL)
     faults.mongo.process.wait(10)  # type: ignore[union-attr]
@@ -231,8 +147,7 @@ def test_mongodb_killed_mid_sync_leaves_true_counters_and_no_orphan_files(
         files = {doc["_id"] for doc in store_db["mediafiles.files"].find({}, {"_id": 1})}
         assert files == referenced - {None}
         assert_exact_copy(store_db, shop)
-    worker.stop()
-    faults.stack.workers.remove(worker)
+    faults.stop_workers()
 
 
 def _rss(process: psutil.Process) -> int:

@@ -250,11 +250,16 @@ def test_the_sweep_removes_only_files_no_document_points_at(real_mongo: Any) -> 
     bucket = GridFSBucket(store_db, "mediafiles")
     used, orphan = bucket.upload_from_stream("a", b"used"), bucket.upload_from_stream("b", b"x")
     store_db.media.insert_one({"_id": "gid://shopify/MediaImage/1", "gridfsId": used})
+    theme_file = GridFSBucket(store_db, "themefiles").upload_from_stream("t", b"theme")
+    theme = {"_id": "gid://shopify/OnlineStoreTheme/1",
+             "files": [{"filename": "a"}, {"gridfsId": theme_file}]}  # fmt: skip
+    store_db.themedatas.insert_one(theme)
     dangling = ObjectId.from_datetime(utcnow() - timedelta(hours=2))
     store_db["mediafiles.chunks"].insert_one({"files_id": dangling, "n": 0, "data": b"z"})
     assert sweep_orphans(store_db, utcnow(), grace_seconds=3600) == 1  # only the old chunks
     assert sweep_orphans(store_db, utcnow() + timedelta(hours=2), grace_seconds=3600) == 1
     assert [doc["_id"] for doc in store_db["mediafiles.files"].find()] == [used]
+    assert [doc["_id"] for doc in store_db["themefiles.files"].find()] == [theme_file]
     assert store_db["mediafiles.chunks"].count_documents({"files_id": orphan}) == 0
     real_mongo.drop_database("watched_files")
 
@@ -301,3 +306,39 @@ def test_two_resources_and_a_webhook_racing_for_one_image_leave_one_file(
     assert stored is not None and stored["gridfsId"] is not None
     assert [doc["_id"] for doc in store_db["mediafiles.files"].find()] == [stored["gridfsId"]]
     assert store_db["_mediaclaims"].count_documents({}) == 0
+
+
+def test_workers_wait_out_a_redis_restart_and_the_web_fails_fast(log_dir: Any) -> None:
+    from sync.broker import redis_client
+    from tests import servers
+
+    redis = servers.redis_server(log_dir).start()
+    try:
+        settings = make_settings(redis_url=f"redis://127.0.0.1:{redis.port}/0",
+                                 redis_outage_seconds=30)  # fmt: skip
+        patient, web = redis_client(settings, patient=True), redis_client(settings)
+        assert patient.ping() and web.ping()
+        redis.stop()
+        restart = threading.Timer(2.0, redis.start)
+        began = time.monotonic()
+        restart.start()
+        # Given Redis is down, when a worker's command is issued and Redis returns 2 s later
+        with pytest.raises(redis_lib.ConnectionError):
+            web.ping()  # the web process answers at once (503 / "left queued")
+        assert time.monotonic() - began < 1.5
+        assert patient.set("k", "v")  # Then the worker's command waited and went through
+        assert time.monotonic() - began >= 1.5
+        restart.join()
+    finally:
+        redis.stop()
+
+
+def test_a_redis_that_lost_its_locks_does_not_start_a_second_job(services: Any) -> None:
+    from sync.resources.registry import RESOURCE_NAMES
+
+    # Given a job under way, and Redis restarted empty (every lock gone)
+    launcher = SyncLauncher(services.databases, lambda k, j: None, services.coordinator)
+    launcher.start("watched", "full", "test")
+    services.redis.flushdb()
+    # When the clock finds every resource due, no second job takes them
+    assert launcher.start_scheduled("watched", "full", list(RESOURCE_NAMES)) is None

@@ -59,10 +59,16 @@ def test_same_page_twice_writes_nothing_the_second_time(
 ) -> None:
     products = real_mongo.store.products
     page = [doc(n) for n in range(5)]
+    later = NOW + timedelta(minutes=5)
     first = write_documents(products, page, run_id="run1", now=NOW)
-    second = write_documents(products, page, run_id="run1", now=NOW)
+    # the next run lists the same page: nothing rewritten, all skipped
+    second = write_documents(products, page, run_id="run2", now=later)
+    # the first run doing its page again after a crash: nothing rewritten either, but the
+    # documents stay counted as that run's upserts (its checkpoint never recorded them)
+    again = write_documents(products, page, run_id="run1", now=later)
     assert (first.upserted, first.skipped) == (5, 0)
     assert (second.upserted, second.skipped) == (0, 5)
+    assert (again.upserted, again.skipped) == (5, 0)
     assert products.count_documents({}) == 5
     stored = products.find_one({"_id": page[0]["_id"]})
     assert stored["deleted"] is False and stored["syncedAt"] == NOW

@@ -113,6 +113,9 @@ def _build_many(shop: Any, count: int) -> list[tuple[dict[str, str], bytes]]:
     return built
 
 
+# SecantusDB applies about 2-3 events a second here (a dozen round trips each, 8 threads
+# contending); the test is about exactness, so it waits as long as that takes.
+@pytest.mark.timeout(540)
 def test_a_thousand_deliveries_with_duplicates_disorder_and_forgeries(
     fake: FakeShopify, stack: Stack, real_mongo: MongoClient[dict[str, Any]]
 ) -> None:
@@ -147,7 +150,7 @@ def test_a_thousand_deliveries_with_duplicates_disorder_and_forgeries(
     wait_for(
         lambda: store_db.webhookevents.count_documents({"status": "queued"}) == 0,
         "every event applied",
-        timeout=240,
+        timeout=480,
     )
     events = _events(store_db)
     assert len(events) == len(good)  # each good delivery logged exactly once

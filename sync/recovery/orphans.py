@@ -33,6 +33,29 @@ def _batches(ids: Iterator[Any]) -> Iterator[list[Any]]:
         yield batch
 
 
+def _referenced(
+    store_db: Database[MongoDocument], collection: str, field: str, file_ids: list[Any]
+) -> set[Any]:
+    """Which of `file_ids` a document points at through the dotted `field` (arrays walked).
+
+    Read in Python rather than with `distinct`: SecantusDB answered `distinct` on a field
+    inside an array of documents (`files.gridfsId`) without the values.
+    """
+    path = field.split(".")
+    found: set[Any] = set()
+    for document in store_db[collection].find({field: {"$in": file_ids}}, {field: 1}):
+        values: list[Any] = [document]
+        for key in path:
+            values = [
+                item.get(key)
+                for value in values
+                for item in (value if isinstance(value, list) else [value])
+                if isinstance(item, dict)
+            ]
+        found.update(value for value in values if value is not None)
+    return found
+
+
 def sweep_orphans(store_db: Database[MongoDocument], now: datetime, grace_seconds: float) -> int:
     """Delete unreferenced GridFS files (and chunks without a file) older than the grace."""
     cutoff = now - timedelta(seconds=grace_seconds)
@@ -41,7 +64,7 @@ def sweep_orphans(store_db: Database[MongoDocument], now: datetime, grace_second
         files, chunks = store_db[f"{bucket}.files"], store_db[f"{bucket}.chunks"]
         old = (doc["_id"] for doc in files.find({"uploadDate": {"$lt": cutoff}}, {"_id": 1}))
         for batch in _batches(old):
-            used = set(store_db[collection].distinct(field, {field: {"$in": batch}}))
+            used = _referenced(store_db, collection, field, batch)
             unused = [file_id for file_id in batch if file_id not in used]
             if unused:
                 chunks.delete_many({"files_id": {"$in": unused}})
