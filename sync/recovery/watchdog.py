@@ -98,7 +98,6 @@ class Watchdog:
     def _check_job(self, job: MongoDocument, now: datetime) -> int:
         if job["status"] == "queued":
             return 0 if "enqueueError" in job else self._check_job_message(job, now)
-        job_message_alive = job.get("messageId") in self.queued()
         sent = 0
         for resource, progress in job["resources"].items():
             current = progress.get("messageId")
@@ -106,7 +105,7 @@ class Watchdog:
                 continue
             if current is None:
                 # Never sent: the job message died between its sends.
-                if not job_message_alive and progress["status"] == "queued":
+                if progress["status"] == "queued" and job.get("messageId") not in self.queued():
                     sent += self._resend(job, resource, None, "never sent")
                 continue
             if self._services.coordinator.run_alive(job["_id"], resource):
