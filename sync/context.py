@@ -148,9 +148,7 @@ class SyncContext:
             self.totals[name] = self.totals.get(name, 0) + amount
         self.counts = {}
         prefix = f"resources.{self.resource}"
-        fence: dict[str, Any] = {}
-        if self.delivery is not None:  # ours, and not ended by a delivery that finished it
-            fence = {f"{prefix}.delivery": self.delivery, f"{prefix}.status": "running"}
+        fence = {f"{prefix}.delivery": self.delivery} if self.delivery is not None else {}
         now = self.now()
         saved = self.store_db[SYNC_JOBS].update_one(
             {"_id": self.job_id, **fence},

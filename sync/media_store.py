@@ -116,11 +116,8 @@ def _download_claimed(
         return 0, 0
     media = ctx.collection(MEDIA)
     bucket = GridFSBucket(ctx.store_db, bucket_name=MEDIA_BUCKET)
-    results = []
     with ThreadPoolExecutor(ctx.settings.media_concurrency) as pool:
-        for result in pool.map(lambda doc: _fetch(downloader, ctx, doc), wanted):
-            results.append(result)
-            ctx.heartbeat()  # big files take minutes: keep the run's leases alive
+        results = list(pool.map(lambda doc: _fetch(downloader, ctx, doc), wanted))
     downloads = {
         doc["_id"]: result
         for doc, result in zip(wanted, results, strict=True)

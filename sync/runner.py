@@ -179,10 +179,6 @@ def run_resource(
     if job is None or job["status"] in TERMINAL or job["resources"][resource]["status"] in TERMINAL:
         return Outcome.DONE
     current = job["resources"][resource].get("messageId")
-    adopted = runner is not None and current is None
-    if adopted and not jobs.hand_over(job_id, resource, str(runner), None):
-        # A message sent before runs recorded their message (an upgrade): adopt the run.
-        current = ((jobs.find(job_id) or job)["resources"][resource]).get("messageId")
     if runner is not None and current not in (None, runner):
         return Outcome.DONE  # superseded: the watchdog re-sent this run as another message
     # One delivery of the message: "<message id>/<delivery>" (see Coordinator.claim_run).

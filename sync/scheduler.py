@@ -71,8 +71,6 @@ def revive_stalled(
             fail_job(services, jobs, job, "stalled: no progress after repeated revivals")
             continue
         if job["status"] == "queued":
-            if watchdog is not None:
-                continue  # the watchdog re-sends a lost job message; a backlog keeps its place
             launcher.send(client_key, job["_id"])
         elif watchdog is None or not watchdog.revive(job):
             continue

@@ -254,18 +254,10 @@ def test_the_sweep_removes_only_files_no_document_points_at(real_mongo: Any) -> 
     theme = {"_id": "gid://shopify/OnlineStoreTheme/1",
              "files": [{"filename": "a"}, {"gridfsId": theme_file}]}  # fmt: skip
     store_db.themedatas.insert_one(theme)
-    # chunks of an upload that crashed two hours ago, before its files document
     dangling = ObjectId.from_datetime(utcnow() - timedelta(hours=2))
-    chunk_id = ObjectId.from_datetime(utcnow() - timedelta(hours=2))
-    store_db["mediafiles.chunks"].insert_one({"_id": chunk_id, "files_id": dangling, "n": 0,
-                                              "data": b"z"})  # fmt: skip
-    # and of one still being written (its first chunk is old, its latest recent)
-    writing = ObjectId.from_datetime(utcnow() - timedelta(hours=3))
-    store_db["mediafiles.chunks"].insert_one({"files_id": writing, "n": 0, "data": b"w"})
-    assert sweep_orphans(store_db, utcnow(), grace_seconds=3600) == 1  # only the crashed upload
-    assert store_db["mediafiles.chunks"].count_documents({"files_id": writing}) == 1
-    # two hours on: the unused file, and the upload that stopped writing
-    assert sweep_orphans(store_db, utcnow() + timedelta(hours=2), grace_seconds=3600) == 2
+    store_db["mediafiles.chunks"].insert_one({"files_id": dangling, "n": 0, "data": b"z"})
+    assert sweep_orphans(store_db, utcnow(), grace_seconds=3600) == 1  # only the old chunks
+    assert sweep_orphans(store_db, utcnow() + timedelta(hours=2), grace_seconds=3600) == 1
     assert [doc["_id"] for doc in store_db["mediafiles.files"].find()] == [used]
     assert [doc["_id"] for doc in store_db["themefiles.files"].find()] == [theme_file]
     assert store_db["mediafiles.chunks"].count_documents({"files_id": orphan}) == 0
@@ -350,31 +342,3 @@ def test_a_redis_that_lost_its_locks_does_not_start_a_second_job(services: Any) 
     services.redis.flushdb()
     # When the clock finds every resource due, no second job takes them
     assert launcher.start_scheduled("watched", "full", list(RESOURCE_NAMES)) is None
-
-
-def test_a_message_from_before_the_upgrade_adopts_its_run(services: Any) -> None:
-    from sync.runner import Outcome, run_resource
-
-    # Given a run started by a message that recorded nothing (sent by the previous version)
-    jobs, job_id = _running_job(services, ("products",))
-    jobs.resource_started(job_id, "products", "full")
-    # When that message is delivered (and finds the store's slots busy), it becomes the run's
-    # current message
-    for holder in range(services.settings.store_concurrency):
-        assert services.coordinator.take_slot("watched", f"other-{holder}")
-    outcome = run_resource(services, "watched", job_id, "products", runner="legacy-message")
-    assert outcome is Outcome.BUSY
-    assert jobs.get(job_id)["resources"]["products"]["messageId"] == "legacy-message"
-
-
-def test_a_running_run_with_no_recorded_message_and_no_work_is_sent_again(
-    services: Any, broker: Any
-) -> None:
-    jobs, job_id = _running_job(services, ("products",))
-    jobs.resource_started(job_id, "products", "full")
-    quiet = utcnow() - timedelta(seconds=services.settings.run_stall_seconds + 5)
-    jobs.note(job_id, **{"resources.products.activeAt": quiet}, progressAt=quiet)
-    sends = Sends(services, broker)
-    watchdog = _watchdog(services, broker, sends)
-    watchdog.begin_tick()
-    assert watchdog.check_store("watched") == 1 and sends.sent == ["products"]

@@ -73,10 +73,7 @@ def sweep_orphans(store_db: Database[MongoDocument], now: datetime, grace_second
         started = chunks.distinct("files_id", {"files_id": {"$lt": ObjectId.from_datetime(cutoff)}})
         for batch in _batches(iter(started)):
             known = {doc["_id"] for doc in files.find({"_id": {"$in": batch}}, {"_id": 1})}
-            # An upload still writing (a slow 2 GB file) has recent chunks: leave it be.
-            recent = {"files_id": {"$in": batch}, "_id": {"$gte": ObjectId.from_datetime(cutoff)}}
-            writing = set(chunks.distinct("files_id", recent))
-            dangling = [item for item in batch if item not in known and item not in writing]
+            dangling = [file_id for file_id in batch if file_id not in known]
             if dangling:
                 chunks.delete_many({"files_id": {"$in": dangling}})
                 removed += len(dangling)

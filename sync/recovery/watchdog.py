@@ -103,29 +103,18 @@ class Watchdog:
             current = progress.get("messageId")
             if progress["status"] in TERMINAL:
                 continue
-            if self._services.coordinator.run_alive(job["_id"], resource):
-                continue
             if current is None:
-                sent += self._check_unrecorded(job, resource, progress, now)
+                # Never sent: the job message died between its sends.
+                if progress["status"] == "queued" and job.get("messageId") not in self.queued():
+                    sent += self._resend(job, resource, None, "never sent")
+                continue
+            if self._services.coordinator.run_alive(job["_id"], resource):
                 continue
             last = _last(progress.get("sentAt"), progress.get("activeAt"))
             reason = lost_reason(current, last, self.queued(), now, self._services)
             if reason is not None:
                 sent += self._resend(job, resource, current, reason)
         return sent
-
-    def _check_unrecorded(
-        self, job: MongoDocument, resource: str, progress: MongoDocument, now: datetime
-    ) -> int:
-        """A run with no recorded message: never sent, or sent before runs recorded one."""
-        if progress["status"] == "queued":
-            if job.get("messageId") in self.queued():
-                return 0  # its job message is still sending the runs
-            return self._resend(job, resource, None, "never sent")
-        quiet = now - (_last(progress.get("activeAt"), job.get("progressAt")) or now)
-        if quiet < timedelta(seconds=self._services.settings.run_stall_seconds):
-            return 0
-        return self._resend(job, resource, None, "no recorded message and no sign of work")
 
     def _check_job_message(self, job: MongoDocument, now: datetime) -> int:
         message_id = job.get("messageId")
@@ -153,9 +142,9 @@ class Watchdog:
         sent = 0
         for resource, progress in job["resources"].items():
             current = progress.get("messageId")
-            if progress["status"] in TERMINAL:
+            if progress["status"] in TERMINAL or current is None:
                 continue
-            found = self.queued().get(current) if current is not None else None
+            found = self.queued().get(current)
             waiting = found is not None and found.waiting
             if waiting or self._services.coordinator.run_alive(job["_id"], resource):
                 continue
