@@ -94,14 +94,17 @@ def test_redis_restarted_mid_sync_ends_exact_with_nothing_locked(
 def test_a_worker_stopped_with_sigterm_hands_its_slice_over_at_once(
     fake: FakeShopify, faults: Faults
 ) -> None:
-    # Given a sync under way on two workers
-    shop, job_id = faults.begin(fake, "termed", seed=31, workers=2)
-    first = faults.stack.workers[-2]
-    running = {
+    # Given a sync under way on one worker, and a second worker just started beside it
+    shop, job_id = faults.begin(fake, "termed", seed=31, workers=1)
+    first = faults.stack.workers[-1]
+    faults.stack.add_worker(threads=4)
+    redis = faults.redis_client()
+    running = {  # the runs the first worker is working on now (it holds their claims)
         name
-        for name, item in faults.job("termed", job_id)["resources"].items()
-        if item["status"] == "running"
+        for name in faults.job("termed", job_id)["resources"]
+        if redis.exists(f"shopsync:run:{job_id}:{name}")
     }
+    assert running, "the first worker holds no run"
     # When one of them gets SIGTERM (a deploy), mid-slice
     signalled = utcnow()
     first.signal(signal.SIGTERM)
