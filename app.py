@@ -80,9 +80,9 @@ def _wire_sync_and_webhooks(app: Flask, services: Any) -> None:
     from sync import tasks
     from sync.auth import api as auth_api
     from sync.auth.authorize import check_scopes, reauthorized
-    from sync.launcher import SyncLauncher
-    from sync.shopify import ShopifyClient
-    from sync.throttle import RedisThrottle
+    from sync.orchestration.launcher import SyncLauncher
+    from sync.shopify.client import ShopifyClient
+    from sync.shopify.throttle import RedisThrottle
     from webhooks import api as webhooks_api
     from webhooks import tasks as webhook_tasks
     from webhooks.intake import SeenEvents, WebhookIntake

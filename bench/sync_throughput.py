@@ -115,8 +115,8 @@ def own_overhead(mongo_uri: str, redis_url: str, products: int) -> dict[str, flo
     from config_db.models import parse_client_config
     from config_db.mongo import MongoConnection
     from config_db.settings import Settings
-    from sync.launcher import SyncLauncher
-    from sync.runner import Outcome, run_resource, start_job
+    from sync.orchestration.launcher import SyncLauncher
+    from sync.orchestration.runner import Outcome, run_resource, start_job
     from sync.runtime import build_services
 
     timer = MongoTimer()

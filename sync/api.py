@@ -12,8 +12,8 @@ from config_db.web import context, read_json_object
 from stores.api import queries
 from stores.queries import parse_limit
 from sync.errors import SyncRequestInvalid
-from sync.jobs import JobStore, public_job
-from sync.launcher import SyncLauncher
+from sync.orchestration.jobs import JobStore, public_job
+from sync.orchestration.launcher import SyncLauncher
 
 blueprint = Blueprint("sync", __name__)
 EXTENSION = "shopsync.sync"

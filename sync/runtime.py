@@ -14,12 +14,12 @@ from config_db.settings import Settings, get_settings
 from stores.databases import StoreDatabases
 from sync.auth.oauth import TokenEndpoint
 from sync.auth.tokens import TokenSource
-from sync.breaker import CircuitBreaker
 from sync.broker import redis_client
-from sync.coordination import Coordinator
-from sync.downloads import Downloader
-from sync.shopify import ShopifyClient, build_http_client
-from sync.throttle import RedisThrottle
+from sync.orchestration.coordination import Coordinator
+from sync.shopify.breaker import CircuitBreaker
+from sync.shopify.client import ShopifyClient, build_http_client
+from sync.shopify.throttle import RedisThrottle
+from sync.storage.downloads import Downloader
 
 
 @dataclass(frozen=True)

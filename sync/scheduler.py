@@ -17,21 +17,24 @@ import redis
 from pymongo.errors import PyMongoError
 
 from config_db.mongo import MongoDocument
-from sync.coordination import Coordinator
-from sync.jobs import JobStore, utcnow
-from sync.launcher import Launch, SyncLauncher
+from sync.orchestration.coordination import Coordinator
+from sync.orchestration.jobs import JobStore, utcnow
+from sync.orchestration.launcher import Launch, SyncLauncher
+from sync.orchestration.runner import fail_job
+from sync.orchestration.state import SyncState
 from sync.recovery.orphans import sweep_orphans
 from sync.recovery.watchdog import Watchdog
 from sync.resources.registry import RESOURCE_NAMES
-from sync.runner import fail_job
 from sync.runtime import SyncServices
-from sync.state import SyncState
 
 log = logging.getLogger(__name__)
 LEADER_KEY = "shopsync:clock:leader"
 MAX_REVIVALS = 3
 # Other packages' per-tick work, loaded by name so sync does not import them.
-TICK_HOOKS = ("webhooks.sweeper:requeue_waiting", "webhooks.subscriptions:retry_failed")
+TICK_HOOKS = (
+    "webhooks.tasks:requeue_waiting_events",
+    "webhooks.tasks:retry_failed_registrations",
+)
 
 
 def _older(moment: Any, now: datetime, seconds: float) -> bool:

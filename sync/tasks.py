@@ -16,9 +16,9 @@ import time  # noqa: E402
 import dramatiq  # noqa: E402
 from dramatiq.middleware import CurrentMessage  # noqa: E402
 
-from sync.dispatch import send_run  # noqa: E402
-from sync.jobs import JobStore  # noqa: E402
-from sync.runner import Outcome, Wait, run_resource, start_job  # noqa: E402
+from sync.orchestration.dispatch import send_run  # noqa: E402
+from sync.orchestration.jobs import JobStore  # noqa: E402
+from sync.orchestration.runner import Outcome, Wait, run_resource, start_job  # noqa: E402
 from sync.runtime import worker_services  # noqa: E402
 
 SYNC_QUEUE = "sync"

@@ -8,8 +8,8 @@ from typing import Any
 from gridfs import GridFSBucket
 from pymongo.database import Database
 
-from sync.documents import parse_datetime, safe_keys
 from sync.resources.theme_files import json_target, parse_theme_json
+from sync.storage.documents import parse_datetime, safe_keys
 
 PRODUCT_FIELDS = ("title", "handle", "vendor", "productType", "status", "tags", "descriptionHtml")
 VARIANT_FIELDS = ("id", "title", "sku", "price", "compareAtPrice", "position")

@@ -11,9 +11,9 @@ import redis
 from config_db.models import parse_client_config
 from stores.databases import StoreDatabases
 from sync.broker import build_broker
-from sync.coordination import Coordinator
-from sync.jobs import JobStore, public_job
-from sync.launcher import SyncLauncher
+from sync.orchestration.coordination import Coordinator
+from sync.orchestration.jobs import JobStore, public_job
+from sync.orchestration.launcher import SyncLauncher
 from tests.conftest import HEADERS, make_settings, seed_payload
 
 
@@ -181,9 +181,9 @@ def _add_client(services: Any, key: str = "mystore") -> None:
 def test_scheduler_launches_due_syncs_once_and_resends_unsent_jobs(services: Any) -> None:
     from datetime import UTC, datetime, timedelta
 
+    from sync.orchestration.state import SyncState
     from sync.resources.registry import RESOURCE_NAMES
     from sync.scheduler import tick
-    from sync.state import SyncState
 
     sent: list[tuple[str, str]] = []
     launcher = SyncLauncher(
@@ -225,7 +225,7 @@ def test_disabled_stores_are_not_scheduled(services: Any) -> None:
 def test_a_rejected_token_marks_the_store_needs_auth_and_fails_its_job(
     services: Any, fake: Any
 ) -> None:
-    from sync.runner import run_resource, start_job
+    from sync.orchestration.runner import run_resource, start_job
     from tests.fakeshopify import generate_store
 
     shop = fake.add_shop("revoked", data=generate_store(seed=4, products=3))
@@ -274,7 +274,7 @@ def test_a_lock_left_by_an_ended_job_is_taken_over(services: Any) -> None:
 def test_a_job_whose_messages_were_lost_is_revived_then_given_up(services: Any) -> None:
     from datetime import timedelta
 
-    from sync.jobs import utcnow
+    from sync.orchestration.jobs import utcnow
     from sync.scheduler import MAX_REVIVALS, revive_stalled
 
     sent: list[str] = []

@@ -22,8 +22,8 @@ from config_db.secrets import TokenCipher
 from sync.auth.oauth import TokenEndpoint
 from sync.auth.tokens import TokenSource
 from sync.errors import ShopifyAuthError
-from sync.shopify import CallStats, ShopifyClient, StoreCredentials, graphql_url
-from sync.throttle import LocalThrottle
+from sync.shopify.client import CallStats, ShopifyClient, StoreCredentials, graphql_url
+from sync.shopify.throttle import LocalThrottle
 from tests.conftest import make_settings, seed_payload
 from tests.fakeshopify import FakeShopify, generate_store
 

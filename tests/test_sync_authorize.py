@@ -13,9 +13,9 @@ import pytest
 import redis as redis_lib
 
 from config_db.models import parse_client_config
-from sync.jobs import JobStore
-from sync.launcher import SyncLauncher
-from sync.runner import run_resource
+from sync.orchestration.jobs import JobStore
+from sync.orchestration.launcher import SyncLauncher
+from sync.orchestration.runner import run_resource
 from tests.conftest import make_settings, seed_payload
 from tests.fakeshopify import FakeShopify, generate_store, oauth_signature
 

@@ -1,4 +1,4 @@
-"""sync.shopify with tokens, scopes and the per-store circuit breaker."""
+"""sync.shopify.client with tokens, scopes and the per-store circuit breaker."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ import httpx
 import pytest
 import redis
 
-from sync.breaker import CircuitBreaker
 from sync.errors import ShopifyAccessDenied, ShopifyAuthError, ShopifyQueryError, StoreCircuitOpen
-from sync.shopify import CallStats, ShopifyClient, StoreCredentials
-from sync.throttle import LocalThrottle
+from sync.shopify.breaker import CircuitBreaker
+from sync.shopify.client import CallStats, ShopifyClient, StoreCredentials
+from sync.shopify.throttle import LocalThrottle
 from tests.conftest import make_settings
 from tests.test_sync_shopify import OK, QUERY, cost, scripted
 

@@ -15,7 +15,7 @@ import psutil
 import pytest
 from pymongo import MongoClient
 
-from sync.jobs import utcnow
+from sync.orchestration.jobs import utcnow
 from tests.exact_copy import assert_exact_copy
 from tests.fakeshopify import FakeShopify, generate_store
 from tests.faults import HEARTBEAT_SECONDS, Faults, start_faults

@@ -12,11 +12,11 @@ import httpx
 import pytest
 import redis
 
-from sync.coordination import Coordinator
-from sync.cost import page_size, requested_cost
 from sync.errors import QueryTooExpensive, ShopifyAuthError, ShopifyUnavailable
-from sync.shopify import CallStats, ShopifyClient, StoreCredentials, graphql_url
-from sync.throttle import LocalThrottle, RedisThrottle, ThrottleStatus
+from sync.orchestration.coordination import Coordinator
+from sync.shopify.client import CallStats, ShopifyClient, StoreCredentials, graphql_url
+from sync.shopify.cost import page_size, requested_cost
+from sync.shopify.throttle import LocalThrottle, RedisThrottle, ThrottleStatus
 
 STORE = StoreCredentials(
     "alpha",
@@ -213,8 +213,8 @@ def test_locks_belong_to_a_job_and_slots_are_limited(redis_client: redis.Redis) 
 
 
 def test_a_media_redirect_must_obey_the_same_url_rule() -> None:
-    from sync.downloads import Downloader, Target
     from sync.errors import MediaDownloadError
+    from sync.storage.downloads import Downloader, Target
     from tests.conftest import make_settings
 
     def handler(request: httpx.Request) -> httpx.Response:

@@ -16,8 +16,8 @@ from gridfs import GridFSBucket
 
 from config_db.models import parse_client_config
 from sync.broker import ShutdownNotice, build_broker, queued_messages, requeue_dead_workers
-from sync.jobs import JobStore, utcnow
-from sync.launcher import SyncLauncher
+from sync.orchestration.jobs import JobStore, utcnow
+from sync.orchestration.launcher import SyncLauncher
 from tests.conftest import make_settings, seed_payload
 
 pytestmark = pytest.mark.real
@@ -161,7 +161,7 @@ def test_the_clock_requeues_a_dead_workers_messages_at_once(services: Any, broke
 
 
 def test_a_message_superseded_by_the_watchdog_ends_without_working(services: Any) -> None:
-    from sync.runner import Outcome, run_resource
+    from sync.orchestration.runner import Outcome, run_resource
 
     jobs, job_id = _running_job(services)
     assert jobs.hand_over(job_id, "products", "current-message", None)
@@ -173,8 +173,8 @@ def test_a_message_superseded_by_the_watchdog_ends_without_working(services: Any
 
 
 def _context(services: Any, job_id: str, delivery: str, totals: dict[str, int]) -> Any:
-    from sync.context import Checkpoint, SyncContext
-    from sync.runner import credentials
+    from sync.orchestration.context import Checkpoint, SyncContext
+    from sync.orchestration.runner import credentials
 
     store_db = services.databases.get("watched")
     client = services.repository.get_client("watched")
@@ -203,7 +203,7 @@ def test_counters_are_saved_as_totals_so_a_lost_update_heals(services: Any) -> N
 
 
 def test_a_delivery_taken_over_stops_at_its_next_checkpoint(services: Any) -> None:
-    from sync.context import Superseded
+    from sync.orchestration.context import Superseded
 
     jobs, job_id = _running_job(services)
     jobs.resource_started(job_id, "products", "full", delivery="m/first")
@@ -216,7 +216,7 @@ def test_a_delivery_taken_over_stops_at_its_next_checkpoint(services: Any) -> No
 
 
 def test_a_stopping_worker_ends_the_slice_at_the_next_page(services: Any) -> None:
-    from sync.context import SliceExpired
+    from sync.orchestration.context import SliceExpired
 
     _, job_id = _running_job(services)
     ctx = _context(services, job_id, "m/d", {})
@@ -231,7 +231,7 @@ def test_a_stopping_worker_ends_the_slice_at_the_next_page(services: Any) -> Non
 
 
 def test_a_page_written_again_after_a_crash_still_counts_as_upserted(real_mongo: Any) -> None:
-    from sync.writer import write_documents
+    from sync.storage.writer import write_documents
 
     collection = real_mongo["watched_writes"]["products"]
     documents = [{"_id": f"gid://shopify/Product/{n}", "title": "t"} for n in range(5)]
@@ -279,7 +279,7 @@ class SlowDownloader:
 def test_two_resources_and_a_webhook_racing_for_one_image_leave_one_file(
     services: Any, fake: Any
 ) -> None:
-    from sync.media_store import media_document, store_media
+    from sync.storage.media_store import media_document, store_media
     from tests.fakeshopify import generate_store
 
     shop = fake.add_shop("raced", data=generate_store(seed=5, products=1, files=0))

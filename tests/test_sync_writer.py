@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 from pymongo import MongoClient
 
-from sync.documents import convert_timestamps, safe_keys, unwrap_connections
 from sync.resources.theme_files import json_target, parse_theme_json
-from sync.writer import sweep, tombstone, write_documents
+from sync.storage.documents import convert_timestamps, safe_keys, unwrap_connections
+from sync.storage.writer import sweep, tombstone, write_documents
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 NOW = datetime(2026, 11, 1, tzinfo=UTC)

@@ -11,7 +11,7 @@ from pymongo.errors import DuplicateKeyError
 
 from config_db.mongo import MongoDocument
 from stores.naming import WEBHOOK_EVENTS
-from sync.documents import safe_keys
+from sync.storage.documents import safe_keys
 from webhooks.group_insert import GroupInserter
 from webhooks.verify import Delivery
 

@@ -11,13 +11,13 @@ from pymongo.errors import PyMongoError
 
 from config_db.errors import ShopsyncError
 from config_db.mongo import MongoDocument
-from sync.context import Checkpoint, SyncContext
 from sync.errors import ShopifyAuthError, ShopifyUnavailable
-from sync.jobs import utcnow
+from sync.orchestration.context import Checkpoint, SyncContext
+from sync.orchestration.jobs import utcnow
+from sync.orchestration.runner import credentials
 from sync.resources import collections, discounts, products, themes
-from sync.runner import credentials
 from sync.runtime import SyncServices
-from sync.writer import tombstone, write_documents
+from sync.storage.writer import tombstone, write_documents
 from webhooks.events import EventLog
 
 log = logging.getLogger(__name__)

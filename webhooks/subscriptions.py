@@ -14,10 +14,10 @@ import redis
 from config_db.errors import ShopsyncError
 from config_db.mongo import MongoDocument
 from sync.errors import ShopifyAuthError, ShopifyError
-from sync.jobs import utcnow
-from sync.runner import credentials
+from sync.orchestration.jobs import utcnow
+from sync.orchestration.runner import credentials
 from sync.runtime import SyncServices
-from sync.shopify import CallStats, ShopifyClient, StoreCredentials
+from sync.shopify.client import CallStats, ShopifyClient, StoreCredentials
 
 log = logging.getLogger(__name__)
 WEBHOOK_PATH = "/webhooks/shopify"
@@ -168,14 +168,10 @@ def _subscribe(
     return current + created
 
 
-def retry_failed(services: SyncServices, send: Callable[[str], object] | None = None) -> int:
-    """Clock hook: stores whose registration failed are tried again every RETRY_SECONDS."""
+def retry_failed(services: SyncServices, send: Callable[[str], object]) -> int:
+    """Stores whose registration failed are sent again every RETRY_SECONDS (`send(key)`)."""
     if not services.settings.public_url:
         return 0
-    if send is None:
-        from webhooks.tasks import register_store_webhooks
-
-        send = register_store_webhooks.send
     due = utcnow() - timedelta(seconds=RETRY_SECONDS)
     sent = 0
     for client in services.repository.list_clients("active"):

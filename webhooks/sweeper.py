@@ -13,18 +13,12 @@ from webhooks.events import MAX_REQUEUES, EventLog
 log = logging.getLogger(__name__)
 
 
-def requeue_waiting(
-    services: SyncServices, send: Callable[[str, str], object] | None = None
-) -> int:
+def requeue_waiting(services: SyncServices, send: Callable[[str, str], object]) -> int:
     """Send every long-queued event of every store again (run by the clock each tick).
 
     A store whose database fails is logged and skipped; a broker failure stops the pass
     (nothing more can be sent) and is raised for the clock to log.
     """
-    if send is None:
-        from webhooks.tasks import apply_webhook
-
-        send = apply_webhook.send
     sent = 0
     for client in services.repository.list_clients():
         try:

@@ -9,10 +9,11 @@ get_broker()  # before any actor is declared: actors bind to the current broker
 import dramatiq  # noqa: E402
 from dramatiq.middleware import CurrentMessage  # noqa: E402
 
-from sync.runtime import worker_services  # noqa: E402
+from sync.runtime import SyncServices, worker_services  # noqa: E402
 from webhooks.errors import RegistrationFailed  # noqa: E402
 from webhooks.handlers import apply_event  # noqa: E402
-from webhooks.subscriptions import register_webhooks  # noqa: E402
+from webhooks.subscriptions import register_webhooks, retry_failed  # noqa: E402
+from webhooks.sweeper import requeue_waiting  # noqa: E402
 
 WEBHOOK_QUEUE = "webhooks"
 MS = 1000
@@ -50,3 +51,15 @@ def register_store_webhooks(client_key: str) -> None:
     registration = register_webhooks(worker_services(), client_key)
     if registration.status == "failed" and not registration.auth:
         raise RegistrationFailed(f"webhook registration failed: {registration.error}")
+
+
+# Clock hooks (sync.scheduler.TICK_HOOKS): the clock loads them by name, and they hand the
+# actors' `send` to plain functions, so no webhooks module imports this one back.
+def requeue_waiting_events(services: SyncServices) -> int:
+    """Send every long-queued webhook event again."""
+    return requeue_waiting(services, apply_webhook.send)
+
+
+def retry_failed_registrations(services: SyncServices) -> int:
+    """Send the registration of stores whose webhook registration failed again."""
+    return retry_failed(services, register_store_webhooks.send)

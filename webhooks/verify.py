@@ -8,7 +8,7 @@ from datetime import datetime
 
 from shopify_app.verify.webhook import verify_webhook_req
 
-from sync.documents import parse_datetime
+from sync.storage.documents import parse_datetime
 from webhooks.errors import BadDelivery, WebhookUnauthorized
 
 # Shopify sends X-Shopify-* headers; newer deliveries may use the same names without "X-".

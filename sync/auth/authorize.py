@@ -13,13 +13,13 @@ from config_db.repository import auth_mode_of
 from sync.auth.scopes import SCOPES_FIELDS, record_scopes, scopes_from
 from sync.auth.tokens import as_utc
 from sync.errors import ShopifyError, SyncError
-from sync.jobs import SyncMode
-from sync.launcher import SyncLauncher
+from sync.orchestration.jobs import SyncMode
+from sync.orchestration.launcher import SyncLauncher
+from sync.orchestration.runner import credentials
+from sync.orchestration.state import SyncState
 from sync.resources.registry import RESOURCE_NAMES
-from sync.runner import credentials
 from sync.runtime import SyncServices
-from sync.shopify import CallStats, ShopifyClient
-from sync.state import SyncState
+from sync.shopify.client import CallStats, ShopifyClient
 
 log = logging.getLogger(__name__)
 SCOPES_QUERY = "query Scopes { " + SCOPES_FIELDS + " }"

@@ -17,9 +17,9 @@ import dramatiq
 
 from config_db.mongo import MongoDocument
 from sync.broker import QueuedMessage, queued_messages, requeue_dead_workers
-from sync.jobs import TERMINAL, JobStore, utcnow
-from sync.launcher import SyncLauncher
-from sync.runner import SendResource
+from sync.orchestration.jobs import TERMINAL, JobStore, utcnow
+from sync.orchestration.launcher import SyncLauncher
+from sync.orchestration.runner import SendResource
 from sync.runtime import SyncServices
 
 log = logging.getLogger(__name__)

@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from config_db.mongo import MongoDocument
-from sync.context import SyncContext
-from sync.documents import convert_timestamps
-from sync.engine import pages, rest_of
+from sync.orchestration.context import SyncContext
+from sync.orchestration.paging import pages, rest_of
 from sync.resources.deletions import apply_deletion_events, sweep_unseen
-from sync.spill import spill
-from sync.writer import write_documents
+from sync.storage.documents import convert_timestamps
+from sync.storage.spill import spill
+from sync.storage.writer import write_documents
 
 NAME = "collections"
 # Beyond this many members, productIds move to `_collectionmembers` (16 MB document limit).

@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from config_db.mongo import MongoDocument
-from sync.context import SyncContext
-from sync.documents import convert_timestamps
-from sync.engine import pages
+from sync.orchestration.context import SyncContext
+from sync.orchestration.paging import pages
 from sync.resources.deletions import mark_listed, sweep_unseen
-from sync.writer import write_documents
+from sync.storage.documents import convert_timestamps
+from sync.storage.writer import write_documents
 
 BLOGS_QUERY = """
 query Blogs($first: Int!, $after: String, $query: String) {

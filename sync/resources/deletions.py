@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from sync.context import SyncContext
-from sync.engine import pages
-from sync.writer import RUN_FIELD, sweep, tombstone
+from sync.orchestration.context import SyncContext
+from sync.orchestration.paging import pages
+from sync.storage.writer import RUN_FIELD, sweep, tombstone
 
 DELETION_EVENTS_QUERY = """
 query DeletionEvents($first: Int!, $after: String, $query: String,

@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from config_db.mongo import MongoDocument
-from sync.context import SyncContext
-from sync.documents import convert_timestamps
-from sync.engine import pages, rest_of
+from sync.orchestration.context import SyncContext
+from sync.orchestration.paging import pages, rest_of
 from sync.resources.deletions import mark_listed, sweep_unseen
-from sync.spill import spill
-from sync.writer import write_documents
+from sync.storage.documents import convert_timestamps
+from sync.storage.spill import spill
+from sync.storage.writer import write_documents
 
 NAME = "discounts"
 MAX_INLINE_CODES = 10_000  # past this, codes go to `_discountcodes` (16 MB document limit)

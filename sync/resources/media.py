@@ -8,13 +8,13 @@ from __future__ import annotations
 from typing import Any
 
 from config_db.mongo import MongoDocument
-from sync.context import SyncContext
-from sync.documents import convert_timestamps
-from sync.downloads import Downloader
-from sync.engine import pages
-from sync.media_store import MEDIA, media_document, store_media
+from sync.orchestration.context import SyncContext
+from sync.orchestration.paging import pages
 from sync.resources.deletions import mark_listed
-from sync.writer import unseen_query
+from sync.storage.documents import convert_timestamps
+from sync.storage.downloads import Downloader
+from sync.storage.media_store import MEDIA, media_document, store_media
+from sync.storage.writer import unseen_query
 
 FILES_QUERY = """
 query Files($first: Int!, $after: String, $query: String, $sortKey: FileSortKeys) {

@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from config_db.mongo import MongoDocument
-from sync.context import SyncContext
-from sync.documents import convert_timestamps
-from sync.downloads import Downloader
-from sync.engine import pages, rest_of
-from sync.media_store import MEDIA, media_document, store_media
+from sync.orchestration.context import SyncContext
+from sync.orchestration.paging import pages, rest_of
 from sync.resources.deletions import apply_deletion_events
-from sync.writer import sweep, unseen_query, write_documents
+from sync.storage.documents import convert_timestamps
+from sync.storage.downloads import Downloader
+from sync.storage.media_store import MEDIA, media_document, store_media
+from sync.storage.writer import sweep, unseen_query, write_documents
 
 NAME = "products"
 VARIANT_FIELDS = """

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from sync.context import SyncContext
-from sync.downloads import Downloader
+from sync.orchestration.context import SyncContext
 from sync.resources import collections, content, discounts, media, products, themes
+from sync.storage.downloads import Downloader
 
 ResourceSync = Callable[[SyncContext, Downloader], None]
 

@@ -10,10 +10,10 @@ from typing import Any
 from gridfs import GridFSBucket
 
 from stores.naming import THEME_BUCKET
-from sync.context import SyncContext
-from sync.documents import safe_key, safe_keys
-from sync.downloads import Downloader, Target
 from sync.errors import MediaDownloadError
+from sync.orchestration.context import SyncContext
+from sync.storage.documents import safe_key, safe_keys
+from sync.storage.downloads import Downloader, Target
 
 INLINE_TEXT_MAX = 64 * 1024  # larger text bodies go to GridFS
 PARSED = "_parsed"

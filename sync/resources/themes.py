@@ -12,14 +12,14 @@ from gridfs import GridFSBucket
 
 from config_db.mongo import MongoDocument
 from stores.naming import THEME_BUCKET
-from sync.context import SyncContext
-from sync.documents import convert_timestamps
-from sync.downloads import Downloader
-from sync.engine import dig, pages
-from sync.media_store import delete_file
+from sync.orchestration.context import SyncContext
+from sync.orchestration.paging import dig, pages
 from sync.resources.deletions import sweep_unseen
 from sync.resources.theme_files import FileBody, parsed_fields, store_body
-from sync.writer import write_documents
+from sync.storage.documents import convert_timestamps
+from sync.storage.downloads import Downloader
+from sync.storage.media_store import delete_file
+from sync.storage.writer import write_documents
 
 NAME = "themedatas"
 BODY_BATCH = 25  # file bodies per query: bounded answer size

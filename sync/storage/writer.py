@@ -12,7 +12,7 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from config_db.mongo import MongoDocument
 from stores.naming import HASH_FIELD, RUN_FIELD, WRITTEN_FIELD
-from sync.documents import content_hash
+from sync.storage.documents import content_hash
 
 DUPLICATE_KEY = 11000
 

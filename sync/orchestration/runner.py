@@ -20,7 +20,6 @@ from config_db.mongo import MongoDocument
 from config_db.secrets import SecretDecryptionError
 from sync.auth.scopes import SCOPES_FIELDS, missing_for, record_scopes, scopes_from
 from sync.broker import ShutdownNotice
-from sync.context import Checkpoint, SliceExpired, Superseded, SyncContext
 from sync.errors import (
     ClientNotActive,
     ShopifyAccessDenied,
@@ -29,11 +28,12 @@ from sync.errors import (
     ShopifyUnavailable,
     StoreCircuitOpen,
 )
-from sync.jobs import TERMINAL, JobStore, utcnow
+from sync.orchestration.context import Checkpoint, SliceExpired, Superseded, SyncContext
+from sync.orchestration.jobs import TERMINAL, JobStore, utcnow
+from sync.orchestration.state import SyncState
 from sync.resources.registry import RESOURCES
 from sync.runtime import SyncServices
-from sync.shopify import CallStats, StoreCredentials, graphql_url
-from sync.state import SyncState
+from sync.shopify.client import CallStats, StoreCredentials, graphql_url
 
 log = logging.getLogger(__name__)
 SHOP_QUERY = (

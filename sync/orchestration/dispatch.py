@@ -6,7 +6,7 @@ from typing import Any
 
 import dramatiq
 
-from sync.jobs import JobStore
+from sync.orchestration.jobs import JobStore
 
 
 def send_run(

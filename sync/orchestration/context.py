@@ -14,9 +14,9 @@ from pymongo.database import Database
 from config_db.mongo import MongoDocument
 from config_db.settings import Settings
 from stores.naming import SYNC_JOBS
-from sync.cost import MAX_QUERY_COST, page_size, requested_cost
 from sync.errors import QueryTooExpensive
-from sync.shopify import CallStats, ShopifyClient, StoreCredentials
+from sync.shopify.client import CallStats, ShopifyClient, StoreCredentials
+from sync.shopify.cost import MAX_QUERY_COST, page_size, requested_cost
 
 Mode = Literal["full", "incremental"]
 COUNT_FIELDS = ("seen", "upserted", "deleted", "skipped")

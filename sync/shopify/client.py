@@ -17,14 +17,14 @@ from typing import Any, Protocol
 import httpx
 
 from config_db.settings import Settings
-from sync.answers import data_or_raise
-from sync.breaker import NO_PROBE, CircuitBreaker
 from sync.errors import (
     ShopifyAuthError,
     ShopifyError,
     ShopifyUnavailable,
 )
-from sync.throttle import ThrottleBudget, ThrottleStatus
+from sync.shopify.answers import data_or_raise
+from sync.shopify.breaker import NO_PROBE, CircuitBreaker
+from sync.shopify.throttle import ThrottleBudget, ThrottleStatus
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ from config_db.models import is_loopback_host
 from config_db.mongo import MongoDocument
 from config_db.settings import Settings
 from sync.errors import MediaDownloadError
-from sync.gridfs_upload import ChunkedUpload
+from sync.storage.gridfs_upload import ChunkedUpload
 
 CHUNK_BYTES = 256 * 1024  # read and write in pieces: a file is never whole in memory
 ATTEMPTS = 3

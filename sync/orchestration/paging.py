@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from sync.context import SyncContext
+from sync.orchestration.context import SyncContext
 
 
 def dig(data: Any, path: tuple[str, ...]) -> Any:

@@ -12,11 +12,11 @@ from pymongo import UpdateOne
 
 from config_db.mongo import MongoDocument
 from stores.naming import MEDIA_BUCKET
-from sync import media_claims
-from sync.context import SyncContext
-from sync.downloads import Download, Downloader, Target
 from sync.errors import MediaDownloadError
-from sync.writer import WriteCounts, write_documents
+from sync.orchestration.context import SyncContext
+from sync.storage import media_claims
+from sync.storage.downloads import Download, Downloader, Target
+from sync.storage.writer import WriteCounts, write_documents
 
 log = logging.getLogger(__name__)
 MEDIA = "media"

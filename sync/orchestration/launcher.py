@@ -12,8 +12,8 @@ from bson import ObjectId
 
 from config_db.mongo import MongoDocument
 from stores.databases import StoreDatabases
-from sync.coordination import Coordinator
-from sync.jobs import TERMINAL, JobStore, SyncMode
+from sync.orchestration.coordination import Coordinator
+from sync.orchestration.jobs import TERMINAL, JobStore, SyncMode
 from sync.resources.registry import RESOURCE_NAMES
 
 log = logging.getLogger(__name__)

@@ -1,0 +1,1 @@
+"""Running sync jobs: jobs, runs, checkpoints, paging, coordination through Redis."""

@@ -1,0 +1,1 @@
+"""Writing to a store database: upserts, tombstones, spills, media bytes in GridFS."""
