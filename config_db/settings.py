@@ -122,6 +122,27 @@ class Settings(BaseSettings):
     gridfs_sweep_interval_seconds: float = Field(
         3600.0, gt=0, validation_alias=_env("SHOPSYNC_GRIDFS_SWEEP_INTERVAL_SECONDS")
     )
+    # Bulk operations (full passes, and incremental passes whose delta is large).
+    sync_path: Literal["auto", "bulk", "paged"] = Field(
+        "auto", validation_alias=_env("SHOPSYNC_SYNC_PATH")
+    )
+    # An incremental pass of at least this many changed objects goes bulk too.
+    bulk_incremental_threshold: int = Field(
+        5000, ge=1, validation_alias=_env("SHOPSYNC_BULK_INCREMENTAL_THRESHOLD")
+    )
+    # Bulk queries running at once per shop (Shopify: 5 from API 2026-01, 1 before). Unset:
+    # Shopify's limit for SHOPIFY_API_VERSION.
+    bulk_concurrency: int | None = Field(
+        None, ge=1, validation_alias=_env("SHOPSYNC_BULK_CONCURRENCY")
+    )
+    # Polling a running operation backs off up to this interval (the finish webhook wakes it).
+    bulk_poll_max_seconds: float = Field(
+        30.0, gt=0, validation_alias=_env("SHOPSYNC_BULK_POLL_MAX_SECONDS")
+    )
+    # A shop Shopify refused bulk access (ACCESS_DENIED) goes paged, and tries bulk again after.
+    bulk_retry_after_denied_seconds: float = Field(
+        86400.0, gt=0, validation_alias=_env("SHOPSYNC_BULK_RETRY_AFTER_DENIED_SECONDS")
+    )
     # Scheduler (clock process).
     incremental_interval_seconds: float = Field(
         300.0, gt=0, validation_alias=_env("SHOPSYNC_INCREMENTAL_INTERVAL_SECONDS")
@@ -155,6 +176,13 @@ class Settings(BaseSettings):
     breaker_max_cooldown_seconds: float = Field(
         600.0, gt=0, validation_alias=_env("SHOPSYNC_BREAKER_MAX_COOLDOWN_SECONDS")
     )
+
+    @property
+    def bulk_slots(self) -> int:
+        """Concurrent bulk queries per shop: the setting, or Shopify's limit for the version."""
+        if self.bulk_concurrency is not None:
+            return self.bulk_concurrency
+        return 5 if self.shopify_api_version >= "2026-01" else 1
 
     @property
     def run_stall_seconds(self) -> float:

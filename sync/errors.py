@@ -82,3 +82,27 @@ class MediaDownloadError(SyncError):
 class ClientNotActive(SyncError):
     status = 409
     code = "client_not_active"
+
+
+class BulkError(ShopifyError):
+    """A bulk operation could not be started, read or downloaded."""
+
+    code = "bulk_error"
+
+
+class BulkBusy(BulkError):
+    """OPERATION_IN_PROGRESS: the shop runs as many bulk queries as Shopify allows; wait."""
+
+    code = "bulk_busy"
+
+
+class BulkRefused(BulkError):
+    """Shopify refused the bulk query (userErrors): the paged path does the work instead."""
+
+    code = "bulk_refused"
+
+
+class BulkExportGone(BulkError):
+    """The export's URL expired or vanished before it was read to the end."""
+
+    code = "bulk_export_gone"

@@ -22,6 +22,9 @@ FAULT_ENV = {
     "SHOPSYNC_WORKER_HEARTBEAT_TIMEOUT_SECONDS": str(HEARTBEAT_SECONDS),
     "SHOPSYNC_SYNC_LEASE_SECONDS": "90",
 }
+# These faults are timed by pages written: the paged path. The bulk path has its own
+# (tests/test_sync_bulk_recovery.py).
+PAGED_FAULT_ENV = {**FAULT_ENV, "SHOPSYNC_SYNC_PATH": "paged"}
 
 
 @dataclass
@@ -91,7 +94,7 @@ class Faults:
         return [*client.keys("shopsync:lock:*"), *client.keys("shopsync:run:*")]
 
 
-def start_faults(log_dir: Path, work_dir: Path) -> Faults:
+def start_faults(log_dir: Path, work_dir: Path, env: dict[str, str] | None = None) -> Faults:
     """Its own SecantusDB and Redis on disk, a web process and a clock; no worker yet."""
     mongo_dir, redis_dir = work_dir / "mongo", work_dir / "redis"
     mongo_dir.mkdir(parents=True, exist_ok=True)
@@ -104,7 +107,7 @@ def start_faults(log_dir: Path, work_dir: Path) -> Faults:
     redis = servers.Service("faults-redis", redis_argv, log_dir, port=redis_port).start()
     stack = start_stack(
         "faults", log_dir, f"mongodb://127.0.0.1:{mongo.port}",
-        f"redis://127.0.0.1:{redis_port}/0", workers=0, **FAULT_ENV,
+        f"redis://127.0.0.1:{redis_port}/0", workers=0, **(env or PAGED_FAULT_ENV),
     )  # fmt: skip
     stack.add_clock()
     return Faults(stack, mongo, redis, redis_dir)

@@ -100,3 +100,39 @@ def test_sweep_tombstones_only_what_the_run_did_not_see(
     assert deleted["deleted"] is True and deleted["deletedAt"] == NOW
     assert products.count_documents({"deleted": False}) == 3
     assert tombstone(products, [doc(0)["_id"]], now=NOW) == 1
+
+
+class _RacingCollection:
+    """A collection where another writer stores `racer` right after our first read."""
+
+    def __init__(self, collection: Any, racer: dict[str, Any]) -> None:
+        self._collection, self._racer, self.reads = collection, racer, 0
+
+    def find(self, *args: Any, **kwargs: Any) -> Any:
+        found = list(self._collection.find(*args, **kwargs))
+        self.reads += 1
+        if self.reads == 1:
+            write_documents(self._collection, [self._racer], run_id=None, now=NOW)
+        return found
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._collection, name)
+
+
+@pytest.mark.real
+@pytest.mark.parametrize(("racer_minutes", "title"), [(120, "racer"), (30, "ours")])
+def test_a_write_between_our_read_and_write_is_judged_again(
+    real_mongo: MongoClient[dict[str, Any]], racer_minutes: int, title: str
+) -> None:
+    # Given a stored product, and a webhook that writes it again right after our read
+    products = real_mongo.store.products
+    write_documents(products, [doc(1, "stored", T0)], run_id=None, now=NOW)
+    racer = doc(1, "racer", T0 + timedelta(minutes=racer_minutes))
+    racing = _RacingCollection(products, racer)
+    # When our version (an hour newer than the stored one) is written
+    counts = write_documents(racing, [doc(1, "ours", T0 + timedelta(hours=1))],  # type: ignore[arg-type]
+                             run_id="run", now=NOW)  # fmt: skip
+    # Then the newer of the racer's and ours is stored, after a second look
+    assert racing.reads == 2
+    assert products.find_one({"_id": doc(1)["_id"]})["title"] == title
+    assert (counts.upserted, counts.skipped) == ((0, 1) if title == "racer" else (1, 0))

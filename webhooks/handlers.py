@@ -146,8 +146,19 @@ def _app_event(services: SyncServices, client: MongoDocument, event: MongoDocume
     if topic in COMPLIANCE_TOPICS:
         return "ignored: shopsync stores no customer data"
     if topic == "bulk_operations/finish":
-        return "ignored: bulk sync path not implemented"
+        return _bulk_finished(services, event)
     return f"ignored: topic {topic} is not applied"
+
+
+def _bulk_finished(services: SyncServices, event: MongoDocument) -> str:
+    """Wake the sync run waiting on this operation now instead of at its next poll."""
+    payload = event.get("payload")
+    operation = payload.get("admin_graphql_api_id") if isinstance(payload, dict) else None
+    if not isinstance(operation, str) or not operation.startswith("gid://shopify/BulkOperation/"):
+        return "ignored: no bulk operation id in the payload"
+    status = str(payload.get("status") or "") if isinstance(payload, dict) else ""
+    services.coordinator.wake_bulk(operation, status)
+    return f"woke the run waiting on {operation} ({status})"
 
 
 def _outcome(services: SyncServices, client: MongoDocument, event: MongoDocument) -> str:

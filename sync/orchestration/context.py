@@ -37,14 +37,19 @@ class Checkpoint:
     phase: str | None = None
     cursor: str | None = None
     done: list[str] = field(default_factory=list)
+    # The main phase's bulk operation: its id, stage and ingest position (sync.bulk.path).
+    bulk: dict[str, Any] | None = None
 
     @classmethod
     def load(cls, stored: dict[str, Any] | None) -> Checkpoint:
         stored = stored or {}
-        return cls(stored.get("phase"), stored.get("cursor"), list(stored.get("done", [])))
+        return cls(
+            stored.get("phase"), stored.get("cursor"), list(stored.get("done", [])),
+            stored.get("bulk"),
+        )  # fmt: skip
 
     def to_dict(self) -> dict[str, Any]:
-        return {"phase": self.phase, "cursor": self.cursor, "done": self.done}
+        return {"phase": self.phase, "cursor": self.cursor, "done": self.done, "bulk": self.bulk}
 
 
 @dataclass
@@ -75,6 +80,10 @@ class SyncContext:
     # The run's counters so far (from the job): saved as totals, so a checkpoint written
     # twice, or lost and written again, never counts a page twice or not at all.
     totals: dict[str, int] = field(default_factory=dict)
+    # Facts about the run set as they are (path, bulk operation id and status, objectCount).
+    facts: dict[str, Any] = field(default_factory=dict)
+    # What the bulk path needs beyond a page query (sync.bulk.runtime.BulkRuntime), if any.
+    bulk: Any = None
 
     @property
     def run_id(self) -> str:
@@ -95,13 +104,15 @@ class SyncContext:
     def page_first(self, query: str, variables: dict[str, Any]) -> int:
         return page_size(query, variables, self.budget())
 
-    def query(self, query: str, variables: dict[str, Any]) -> dict[str, Any]:
-        """Run a query at its estimated cost, refreshing our leases while waiting."""
+    def query(
+        self, query: str, variables: dict[str, Any], *, cost: int | None = None
+    ) -> dict[str, Any]:
+        """Run a query at its estimated (or given) cost, refreshing our leases while waiting."""
         return self.client.query(
             self.store,
             query,
             variables,
-            cost=requested_cost(query, variables),
+            cost=requested_cost(query, variables) if cost is None else cost,
             stats=self.stats,
             on_wait=self._waiting,
         )
@@ -155,6 +166,7 @@ class SyncContext:
             {
                 "$set": {
                     **{f"{prefix}.{name}": total for name, total in self.totals.items()},
+                    **{f"{prefix}.{name}": value for name, value in self.facts.items()},
                     f"{prefix}.checkpoint": self.checkpoint.to_dict(),
                     f"{prefix}.activeAt": now,
                     "progressAt": now,

@@ -53,6 +53,10 @@ end
 return 0
 """
 MS = 1000
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
 # A (store, resource) lock lives from enqueue to the end of the sync, refreshed while it
 # runs; longer than any message's time limit so a queued sync is never enqueued twice.
 LOCK_TTL_SECONDS = 3 * 3600.0
@@ -108,6 +112,30 @@ class Coordinator:
 
     def free_slot(self, client_key: str, holder: str) -> None:
         self._client.zrem(self._slots_key(client_key), holder)
+
+    def take_bulk_slot(self, shop_domain: str, holder: str, limit: int) -> bool:
+        """One of the shop's bulk-query slots (Shopify's per-app-per-shop limit), or False.
+
+        Keyed by shop, not client: every worker and job of that shop shares them. The holder
+        refreshes it while its operation runs, so a killed worker's slot frees after a lease.
+        """
+        key = f"{self._prefix}bulkslots:{shop_domain}"
+        return bool(self._slot_acquire(keys=[key], args=[holder, limit, self._lease_ms]))
+
+    def free_bulk_slot(self, shop_domain: str, holder: str) -> None:
+        self._client.zrem(f"{self._prefix}bulkslots:{shop_domain}", holder)
+
+    def bulk_slot_holders(self, shop_domain: str) -> list[str]:
+        """Who holds the shop's bulk slots now (for tests and operators)."""
+        key = f"{self._prefix}bulkslots:{shop_domain}"
+        return [_text(member) for member in self._client.zrange(key, 0, -1)]  # type: ignore[arg-type]
+
+    def wake_bulk(self, operation_id: str, status: str, ttl_seconds: int = 3600) -> None:
+        """Record that Shopify said `operation_id` finished (the bulk_operations/finish hook)."""
+        self._client.set(f"{self._prefix}bulkdone:{operation_id}", status, ex=ttl_seconds)
+
+    def bulk_woken(self, operation_id: str) -> bool:
+        return bool(self._client.exists(f"{self._prefix}bulkdone:{operation_id}"))
 
     def refresh(
         self, client_key: str, resource: str, owner: str, holder: str, runner: str | None = None

@@ -20,6 +20,7 @@ from config_db.mongo import MongoDocument
 from config_db.secrets import SecretDecryptionError
 from sync.auth.scopes import SCOPES_FIELDS, missing_for, record_scopes, scopes_from
 from sync.broker import ShutdownNotice
+from sync.bulk.runtime import FACTS, BulkRuntime
 from sync.errors import (
     ClientNotActive,
     ShopifyAccessDenied,
@@ -276,7 +277,8 @@ def _context(
     services: SyncServices, jobs: JobStore, job: MongoDocument, resource: str, runner: str
 ) -> SyncContext:
     client_key, job_id = job["clientKey"], job["_id"]
-    store = credentials(services, _active_client(services, client_key))
+    client = _active_client(services, client_key)
+    store = credentials(services, client)
     store_db = services.databases.get(client_key)
     state = SyncState(store_db).get(resource)
     progress = job["resources"][resource]
@@ -319,6 +321,19 @@ def _context(
         totals={
             name: value
             for name, value in progress.items()
-            if isinstance(value, int) and not isinstance(value, bool)
+            if isinstance(value, int) and not isinstance(value, bool) and name not in FACTS
         },
+        facts={"path": "paged"} | {name: progress[name] for name in FACTS if name in progress},
+        bulk=_bulk_runtime(services, client),
+    )
+
+
+def _bulk_runtime(services: SyncServices, client: MongoDocument) -> BulkRuntime:
+    client_key = client["_id"]
+    return BulkRuntime(
+        http=services.http,
+        coordinator=services.coordinator,
+        slots=services.settings.bulk_slots,
+        denied=client.get("bulkFallback"),
+        note_client=lambda fields: services.repository.note_client(client_key, fields),
     )

@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from config_db.mongo import MongoDocument
+from sync.bulk.path import main_phase
+from sync.bulk.runtime import BulkSpec
 from sync.orchestration.context import SyncContext
 from sync.orchestration.paging import pages, rest_of
 from sync.resources.deletions import apply_deletion_events, sweep_unseen
@@ -33,6 +35,17 @@ query Collections($first: Int!, $after: String, $query: String, $sortKey: Collec
 }}
 """
 COLLECTION_QUERY = f"query Collection($id: ID!) {{ collection(id: $id) {{ {COLLECTION_FIELDS} }} }}"
+BULK = BulkSpec(
+    root="collections",
+    fields=COLLECTION_FIELDS.replace(
+        "products(first: 25) { pageInfo { hasNextPage endCursor } nodes { id } }",
+        "products { edges { node { id } } }",
+    ),
+    place=lambda _line: ("products",),
+    refetch_query=COLLECTION_QUERY,
+    refetch_path=("collection",),
+    count_root="collectionsCount",
+)
 MORE_MEMBERS_QUERY = """
 query CollectionProducts($id: ID!, $first: Int!, $after: String) {
   collection(id: $id) {
@@ -80,10 +93,17 @@ def sync(ctx: SyncContext) -> None:
         "query": ctx.search_filter(),
         "sortKey": "UPDATED_AT" if ctx.mode == "incremental" else "ID",
     }
-    for nodes in pages(ctx, "main", COLLECTIONS_QUERY, ("collections",), variables):
+
+    def write(nodes: list[MongoDocument]) -> None:
         documents = [collection_document(ctx, node) for node in nodes]
         counts = write_documents(collections, documents, run_id=ctx.run_id, now=ctx.now())
         ctx.count(seen=len(documents), upserted=counts.upserted, skipped=counts.skipped)
+
+    def paged() -> None:
+        for nodes in pages(ctx, "main", COLLECTIONS_QUERY, ("collections",), variables):
+            write(nodes)
+
+    main_phase(ctx, BULK, write, paged)
     if ctx.mode == "incremental":
         apply_deletion_events(ctx, "COLLECTION", NAME)
     else:

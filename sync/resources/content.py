@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from config_db.mongo import MongoDocument
+from sync.bulk.path import main_phase
+from sync.bulk.runtime import BulkSpec
 from sync.orchestration.context import SyncContext
 from sync.orchestration.paging import pages
 from sync.resources.deletions import mark_listed, sweep_unseen
@@ -32,6 +34,12 @@ query Articles($first: Int!, $after: String, $query: String, $sortKey: ArticleSo
 """
 
 
+def _node_fields(query: str) -> str:
+    """The selection inside `nodes { … }` of a one-level page query (shared with bulk)."""
+    inner = query[query.index("nodes {") + len("nodes {") :]
+    return inner[: inner.rindex("}", 0, inner.rindex("}", 0, inner.rindex("}")))].strip()
+
+
 def blog_document(node: dict[str, Any]) -> MongoDocument:
     converted: MongoDocument = convert_timestamps({**node, "_id": node["id"]})
     return converted
@@ -43,14 +51,25 @@ def article_document(node: dict[str, Any]) -> MongoDocument:
     return converted
 
 
+BLOGS_BULK = BulkSpec(root="blogs", fields=_node_fields(BLOGS_QUERY))
+ARTICLES_BULK = BulkSpec(root="articles", fields=_node_fields(ARTICLES_QUERY))
+
+
 def _sync(
     ctx: SyncContext, name: str, query: str, variables: dict[str, Any], to_document: Any
 ) -> None:
     target = ctx.collection(name)
-    for nodes in pages(ctx, "main", query, (name,), variables):
+
+    def write(nodes: list[MongoDocument]) -> None:
         documents = [to_document(node) for node in nodes]
         counts = write_documents(target, documents, run_id=ctx.run_id, now=ctx.now())
         ctx.count(seen=len(documents), upserted=counts.upserted, skipped=counts.skipped)
+
+    def paged() -> None:
+        for nodes in pages(ctx, "main", query, (name,), variables):
+            write(nodes)
+
+    main_phase(ctx, BLOGS_BULK if name == "blogs" else ARTICLES_BULK, write, paged)
     # No deletion events or webhooks exist for these: an ids-only listing finds deletions.
     if ctx.mode == "incremental":
         mark_listed(ctx, name, name)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from config_db.mongo import MongoDocument
+from sync.bulk.path import main_phase
+from sync.bulk.runtime import BulkSpec
 from sync.orchestration.context import SyncContext
 from sync.orchestration.paging import pages, rest_of
 from sync.resources.deletions import mark_listed, sweep_unseen
@@ -77,6 +79,20 @@ query DiscountCodes($id: ID!, $first: Int!, $after: String) {{
 """
 
 
+_BULK_CODES = "codes { edges { node { id code asyncUsageCount } } }"
+BULK = BulkSpec(
+    root="discountNodes",
+    fields=DISCOUNT_FIELDS.replace(
+        "codes(first: 10) { pageInfo { hasNextPage endCursor } nodes { id code asyncUsageCount } }",
+        _BULK_CODES,
+    ),
+    place=lambda _line: ("discount", "codes"),
+    refetch_query=DISCOUNT_QUERY,
+    refetch_path=("discountNode",),
+    count_root="discountNodesCount",
+)
+
+
 def discount_document(ctx: SyncContext, node: dict[str, Any]) -> MongoDocument:
     """The union's fields flattened onto the document, `type` = __typename, every code."""
     discount = dict(node.get("discount") or {})
@@ -106,12 +122,18 @@ def spill_codes(ctx: SyncContext, discount_id: str, codes: list[dict[str, Any]])
 def sync(ctx: SyncContext) -> None:
     """Every discount (changed ones when incremental); deleted ones tombstoned."""
     target = ctx.collection(NAME)
-    for nodes in pages(
-        ctx, "main", DISCOUNTS_QUERY, ("discountNodes",), {"query": ctx.search_filter()}
-    ):
+
+    def write(nodes: list[MongoDocument]) -> None:
         documents = [discount_document(ctx, node) for node in nodes]
         counts = write_documents(target, documents, run_id=ctx.run_id, now=ctx.now())
         ctx.count(seen=len(documents), upserted=counts.upserted, skipped=counts.skipped)
+
+    def paged() -> None:
+        variables = {"query": ctx.search_filter()}
+        for nodes in pages(ctx, "main", DISCOUNTS_QUERY, ("discountNodes",), variables):
+            write(nodes)
+
+    main_phase(ctx, BULK, write, paged)
     if ctx.mode == "incremental":
         mark_listed(ctx, "discountNodes", NAME)
     sweep_unseen(ctx, NAME)

@@ -8,6 +8,8 @@ from __future__ import annotations
 from typing import Any
 
 from config_db.mongo import MongoDocument
+from sync.bulk.path import main_phase
+from sync.bulk.runtime import BulkSpec
 from sync.orchestration.context import SyncContext
 from sync.orchestration.paging import pages
 from sync.resources.deletions import mark_listed
@@ -31,6 +33,12 @@ query Files($first: Int!, $after: String, $query: String, $sortKey: FileSortKeys
   }
 }
 """
+
+
+# The bulk export selects what a page's `nodes { … }` does.
+BULK = BulkSpec(
+    root="files", fields=FILES_QUERY[FILES_QUERY.index("__typename") :].rsplit("}", 3)[0]
+)
 
 
 def file_document(node: dict[str, Any]) -> MongoDocument:
@@ -57,7 +65,8 @@ def sync(ctx: SyncContext, downloader: Downloader) -> None:
         "query": ctx.search_filter(),
         "sortKey": "UPDATED_AT" if ctx.mode == "incremental" else "ID",
     }
-    for nodes in pages(ctx, "main", FILES_QUERY, ("files",), variables):
+
+    def write(nodes: list[MongoDocument]) -> None:
         documents = [file_document(node) for node in nodes]
         counts, downloaded, failed = store_media(ctx, documents, downloader, run_id=ctx.run_id)
         ctx.count(
@@ -67,6 +76,12 @@ def sync(ctx: SyncContext, downloader: Downloader) -> None:
             downloaded=downloaded,
             downloadFailed=failed,
         )
+
+    def paged() -> None:
+        for nodes in pages(ctx, "main", FILES_QUERY, ("files",), variables):
+            write(nodes)
+
+    main_phase(ctx, BULK, write, paged)
     if ctx.mode == "incremental":
         mark_listed(ctx, "files", MEDIA)
     _sweep_library(ctx)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from config_db.mongo import MongoDocument
+from sync.bulk.path import main_phase
+from sync.bulk.runtime import BulkSpec
 from sync.orchestration.context import SyncContext
 from sync.orchestration.paging import pages, rest_of
 from sync.resources.deletions import apply_deletion_events
@@ -43,6 +45,23 @@ query Products($first: Int!, $after: String, $query: String, $sortKey: ProductSo
 }}
 """
 PRODUCT_QUERY = f"query Product($id: ID!) {{ product(id: $id) {{ {PRODUCT_FIELDS} }} }}"
+# The bulk export: the same fields, nested connections whole (variants and media as lines).
+BULK = BulkSpec(
+    root="products",
+    fields=f"""
+      id legacyResourceId title handle descriptionHtml vendor productType status tags
+      templateSuffix createdAt updatedAt publishedAt seo {{ title description }}
+      options {{ id name position values }}
+      variantsCount {{ count }}
+      variants {{ edges {{ node {{ {VARIANT_FIELDS} }} }} }}
+      mediaCount {{ count }}
+      media {{ edges {{ node {{ {MEDIA_FIELDS} }} }} }}
+    """,
+    place=lambda line: ("variants",) if "/ProductVariant/" in str(line.get("id")) else ("media",),
+    refetch_query=PRODUCT_QUERY,
+    refetch_path=("product",),
+    count_root="productsCount",
+)
 MORE_VARIANTS_QUERY = f"""
 query ProductVariants($id: ID!, $first: Int!, $after: String) {{
   product(id: $id) {{
@@ -111,6 +130,17 @@ def _drop_product_media(ctx: SyncContext, query: dict[str, Any]) -> None:
     collection.update_many({**query, "inFilesLibrary": True}, {"$unset": {"productId": ""}})
 
 
+def write_products(ctx: SyncContext, downloader: Downloader, nodes: list[MongoDocument]) -> None:
+    """One page (or bulk batch) of products, with their images."""
+    documents = [product_document(ctx, node) for node in nodes]
+    counts = write_documents(ctx.collection(NAME), documents, run_id=ctx.run_id, now=ctx.now())
+    ctx.count(seen=len(documents), upserted=counts.upserted, skipped=counts.skipped)
+    # A product rejected as older than the stored copy must not rewrite its images.
+    write_product_media(
+        ctx, downloader, [doc for doc in documents if doc["_id"] not in counts.rejected]
+    )
+
+
 def sync(ctx: SyncContext, downloader: Downloader) -> None:
     """Full: every product, then tombstone the unseen. Incremental: changes and deletions."""
     products = ctx.collection(NAME)
@@ -118,14 +148,15 @@ def sync(ctx: SyncContext, downloader: Downloader) -> None:
         "query": ctx.search_filter(),
         "sortKey": "UPDATED_AT" if ctx.mode == "incremental" else "ID",
     }
-    for nodes in pages(ctx, "main", PRODUCTS_QUERY, ("products",), variables):
-        documents = [product_document(ctx, node) for node in nodes]
-        counts = write_documents(products, documents, run_id=ctx.run_id, now=ctx.now())
-        ctx.count(seen=len(documents), upserted=counts.upserted, skipped=counts.skipped)
-        # A product rejected as older than the stored copy must not rewrite its images.
-        write_product_media(
-            ctx, downloader, [doc for doc in documents if doc["_id"] not in counts.rejected]
-        )
+
+    def write(nodes: list[MongoDocument]) -> None:
+        write_products(ctx, downloader, nodes)
+
+    def paged() -> None:
+        for nodes in pages(ctx, "main", PRODUCTS_QUERY, ("products",), variables):
+            write(nodes)
+
+    main_phase(ctx, BULK, write, paged)
     if ctx.mode == "incremental":
         deleted = apply_deletion_events(ctx, "PRODUCT", NAME)
     else:

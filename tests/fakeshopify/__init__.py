@@ -11,6 +11,10 @@ deliveries (``shop.deliveries``, ``shop.wait_deliveries()``); ``WebhookReceiver`
 Tokens: ``POST …/admin/oauth/access_token`` (client credentials, refresh, token exchange,
 authorization code), ``GET …/admin/oauth/authorize``; ``shop.issue_expiring_pair()``,
 ``shop.revoke_tokens()``, ``shop.set_scopes([...])``, ``shop.token_requests``.
+
+Bulk operations: ``bulkOperationRunQuery`` / ``shop.run_bulk(query)``, ``shop.wait_bulk(gid)``,
+``shop.fail_next_bulk()``, ``shop.expire_next_bulk()``, ``shop.cancel_bulk(gid)``; results at
+``GET /bulk/<shop>/<n>.jsonl`` (see ``README.md``).
 """
 
 from __future__ import annotations

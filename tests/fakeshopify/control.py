@@ -38,6 +38,15 @@ Tokens, OAuth and scopes (see :mod:`tests.fakeshopify.tokens`):
   ``POST .../clear_token_requests``
 - ``POST /_control/shops/<shop>/issue_expiring_pair`` -> the token endpoint's answer
   ``{"access_token", "scope", "expires_in", "refresh_token", "refresh_token_expires_in"}``
+
+Bulk operations (see :mod:`tests.fakeshopify.bulkshop`):
+
+- ``GET  /_control/shops/<shop>/bulk_operations`` -> ``shop.bulk_operations``;
+  ``GET .../bulk_stats`` -> ``shop.bulk_stats``
+- ``POST /_control/shops/<shop>/run_bulk`` ``{"query", "groupObjects"?, "version"?}`` -> ``{"id"}``
+- ``POST .../fail_next_bulk`` ``{"error_code"?, "fraction"?}``; ``POST .../expire_next_bulk``
+- ``POST .../cancel_bulk`` ``{"id"}``; ``POST .../wait_bulk`` ``{"id", "timeout"?}`` -> the
+  operation (408 on timeout)
 """
 
 from __future__ import annotations
@@ -107,6 +116,24 @@ def _webhook_action(shop: FakeShop, action: str, body: dict[str, Any]) -> Any:
     return {"ok": True}
 
 
+def _bulk_action(shop: FakeShop, action: str, body: dict[str, Any]) -> Any:
+    if action == "run_bulk":
+        return {"id": shop.run_bulk(body["query"], body.get("groupObjects"),
+                                    body.get("version", "2026-07"))}  # fmt: skip
+    if action == "wait_bulk":
+        return shop.wait_bulk(body["id"], float(body.get("timeout", 10.0)))
+    if action == "fail_next_bulk":
+        shop.fail_next_bulk(body.get("error_code", "INTERNAL_SERVER_ERROR"),
+                            float(body.get("fraction", 0.5)))  # fmt: skip
+    elif action == "expire_next_bulk":
+        shop.expire_next_bulk()
+    elif action == "cancel_bulk":
+        shop.cancel_bulk(body["id"])
+    else:
+        return _webhook_action(shop, action, body)
+    return {"ok": True}
+
+
 def _token_action(shop: FakeShop, action: str, body: dict[str, Any]) -> Any:
     if action == "revoke_tokens":
         shop.revoke_tokens()
@@ -118,7 +145,7 @@ def _token_action(shop: FakeShop, action: str, body: dict[str, Any]) -> Any:
     elif action == "issue_expiring_pair":
         return shop.issue_expiring_pair()
     else:
-        return _webhook_action(shop, action, body)
+        return _bulk_action(shop, action, body)
     return {"ok": True}
 
 
@@ -183,7 +210,8 @@ def control(fake: FakeShopify, request: Request, parts: list[str]) -> Response:
         if parts[2] == "snapshot" and len(parts) == 4:
             return json_response(shop.snapshot(parts[3]))
         if request.method == "GET" and parts[2] in ("subscriptions", "deliveries",
-                                                    "token_requests"):  # fmt: skip
+                                                    "token_requests", "bulk_operations",
+                                                    "bulk_stats"):  # fmt: skip
             return json_response(getattr(shop, parts[2]))
         if request.method == "GET" and parts[2] == "scopes":
             return json_response({"scopes": shop.granted_scopes})

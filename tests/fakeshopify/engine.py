@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import threading
 from collections import OrderedDict
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +29,8 @@ if TYPE_CHECKING:
     from tests.fakeshopify.store import FakeShop
 
 RATE_LIMIT_DOCS = "https://shopify.dev/api/usage/rate-limits"
+#: The API version of the request being served (the server sets it around :meth:`Engine.run`).
+REQUEST_VERSION: ContextVar[str] = ContextVar("fakeshopify_api_version", default="2026-07")
 
 _SHOPIFY_MESSAGES = [
     (
@@ -74,6 +77,11 @@ def _format(error: GraphQLError, default_code: str) -> dict[str, Any]:
     formatted["message"] = message
     formatted["extensions"] = extensions
     return formatted
+
+
+def shopify_message(error: GraphQLError) -> str:
+    """A validation error's message in Shopify's words."""
+    return str(_format(error, "GRAPHQL_VALIDATION_FAILED")["message"])
 
 
 def _errors(errors: list[GraphQLError], code: str) -> dict[str, Any]:

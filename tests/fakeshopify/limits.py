@@ -31,6 +31,11 @@ class ShopConfig:
     access_token_lifetime_seconds: float = 3600.0  # expiring access tokens
     client_credentials_lifetime_seconds: float = 86399.0
     refresh_token_lifetime_seconds: float = 7776000.0  # 90 days
+    bulk_max_concurrent: int = 5  # bulk queries at once from API 2026-01 (older versions: 1)
+    bulk_start_seconds: float = 0.05  # CREATED for this long, then RUNNING
+    bulk_objects_per_second: float = 20000.0  # RUNNING lasts objects / this
+    bulk_url_lifetime_seconds: float = 604800.0  # result URLs expire (7 days)
+    bulk_access: bool = True  # False: bulk queries end FAILED / ACCESS_DENIED
 
 
 HEADER_PREFIXES = ("X-Shopify-", "Shopify-")
@@ -53,6 +58,8 @@ def _coerce(name: str, default: Any, value: Any) -> Any:
 
             parse_delays(value)
         return value
+    if isinstance(default, int):
+        return int(value)
     return float(value)
 
 

@@ -2,7 +2,8 @@
 
 A cursor encodes the sort key of its item (``{"last_id": n, "last_value": v}`` in base64 JSON,
 like Shopify's), never an offset, so paging stays correct while items are created, updated
-or deleted between pages.
+or deleted between pages. While :data:`UNBOUNDED` is true (a bulk operation executing) every
+connection answers all its nodes and ignores ``first``/``last``/``after``/``before``.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import bisect
 import json
 import re
 from collections.abc import Callable, Iterable, Sequence
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
@@ -19,6 +21,8 @@ from typing import Any
 from graphql import GraphQLError
 
 MAX_PAGE = 250
+#: True in a bulk operation's thread: connections are unbounded (see :mod:`.bulkshop`).
+UNBOUNDED: ContextVar[bool] = ContextVar("fakeshopify_unbounded", default=False)
 
 Key = tuple[Any, int]
 Entry = tuple[Key, dict[str, Any]]
@@ -61,8 +65,12 @@ def paginate(
     predicate: Predicate | None = None,
 ) -> dict[str, Any]:
     """A connection dict for ``entries`` (sorted ascending by key; ``keys`` parallel)."""
+    if UNBOUNDED.get():
+        args = {key: value for key, value in args.items()
+                if key not in ("first", "last", "after", "before")}  # fmt: skip
+        args["first"] = len(entries)
     first, last = args.get("first"), args.get("last")
-    size = check_page_args(first, last)
+    size = len(entries) if UNBOUNDED.get() else check_page_args(first, last)
     reverse = bool(args.get("reverse"))
     lo, hi = 0, len(entries)
     try:

@@ -8,6 +8,7 @@ Routes:
   (and ``/admin/oauth/...`` with the shop from the Host header; see
   :mod:`tests.fakeshopify.oauth`)
 - ``GET /cdn/shops/<shop>/files/<name>?v=<n>``
+- ``GET /bulk/<shop>/<file>.jsonl?expires&sig`` (bulk results: :mod:`tests.fakeshopify.bulkfiles`)
 - ``/_control/...`` (see :mod:`tests.fakeshopify.control`)
 """
 
@@ -24,7 +25,7 @@ from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
 from tests.fakeshopify.data import StoreData, generate_store
-from tests.fakeshopify.engine import Engine
+from tests.fakeshopify.engine import REQUEST_VERSION, Engine
 from tests.fakeshopify.store import FakeShop
 
 API_VERSIONS = frozenset(
@@ -137,12 +138,14 @@ class FakeShopify:
         return handle
 
     def stop(self) -> None:
-        """Stop the HTTP server and every shop's webhook sender (pending deliveries dropped)."""
+        """Stop the HTTP server, every shop's webhook sender (pending deliveries dropped) and
+        bulk operation threads."""
         if self._handle is not None:
             self._handle.stop()
             self._handle = None
         for shop in list(self.shops.values()):
             shop.stop_deliveries()
+            shop.stop_bulk()
 
     def __enter__(self) -> FakeShopify:
         return self
@@ -172,6 +175,10 @@ class FakeShopify:
             return self.oauth(request, self._shop_from_host(request), parts[2])
         if len(parts) >= 5 and parts[:2] == ["cdn", "shops"] and parts[3] == "files":
             return self.cdn(request, parts[2], "/".join(parts[4:]))
+        if len(parts) == 3 and parts[0] == "bulk":
+            from tests.fakeshopify.bulkfiles import download
+
+            return download(self, request, parts[1], parts[2])
         if parts and parts[0] == "_control":
             from tests.fakeshopify.control import control
 
@@ -225,7 +232,11 @@ class FakeShopify:
         if not isinstance(payload, dict):
             shop.record(label, variables, 400)
             return json_response({"errors": "Invalid JSON in request body"}, 400)
-        outcome = self.engine.run(shop, payload)
+        version_token = REQUEST_VERSION.set(version)
+        try:
+            outcome = self.engine.run(shop, payload)
+        finally:
+            REQUEST_VERSION.reset(version_token)
         shop.record(outcome.operation, variables, outcome.status, throttled=outcome.throttled,
                     requested=outcome.requested, actual=outcome.actual)  # fmt: skip
         headers = {"X-Shopify-API-Version": version, "X-Request-Id": str(uuid.uuid4())}

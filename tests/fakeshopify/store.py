@@ -8,6 +8,7 @@ import threading
 from typing import Any
 
 from tests.fakeshopify import cdn
+from tests.fakeshopify.bulkshop import BulkOperations
 from tests.fakeshopify.data import RESOURCES, CdnEntry, Node, StoreData, gid_number, now_iso
 from tests.fakeshopify.limits import Limits
 from tests.fakeshopify.themefiles import BASE64_LIMIT, file_entry
@@ -30,12 +31,13 @@ def _rewrite(obj: Any, pairs: list[tuple[str, str]]) -> Any:
     return obj
 
 
-class FakeShop(Limits, Webhooks, Tokens):
+class FakeShop(Limits, Webhooks, Tokens, BulkOperations):
     """A shop's state. Every public method is thread-safe (one re-entrant lock per shop).
 
     Changes made through the mutation API queue webhooks for the subscribed topics (see
     :mod:`tests.fakeshopify.webhookshop`); ``put_theme_file`` sends none, as on Shopify.
-    Tokens, OAuth codes and access scopes: :mod:`tests.fakeshopify.tokens`.
+    Tokens, OAuth codes and access scopes: :mod:`tests.fakeshopify.tokens`; bulk operations:
+    :mod:`tests.fakeshopify.bulkshop`.
     """
 
     def __init__(self, name: str, token: str | None, data: StoreData,
@@ -47,6 +49,7 @@ class FakeShop(Limits, Webhooks, Tokens):
         self._init_limits(name)
         self._init_webhooks(client_secret)
         self._init_tokens()
+        self._init_bulk()
         self._version = 0
         self._sorted: dict[tuple[str, str | None], tuple[int, list[Any], list[Any]]] = {}
         self._index: tuple[int, dict[str, Node]] = (-1, {})

@@ -185,12 +185,20 @@ def compliance(shop: ShopLike, topic: str) -> dict[str, Any]:
     return base
 
 
-def bulk_finish(gid: str | None, zone: tzinfo) -> dict[str, Any]:
+def bulk_finish(gid: str | None, zone: tzinfo, node: Node | None = None) -> dict[str, Any]:
+    """From the BulkOperation ``node`` when given (status and error code lower-case)."""
     now = now_rest(zone)
     gid = gid or f"gid://shopify/BulkOperation/{uuid.uuid4().int % 10**12}"
+    if node is None:
+        return {"admin_graphql_api_id": gid,
+                "completed_at": now, "created_at": now, "error_code": None,
+                "status": "completed", "type": "query"}  # fmt: skip
+    code = node.get("errorCode")
     return {"admin_graphql_api_id": gid,
-            "completed_at": now, "created_at": now, "error_code": None, "status": "completed",
-            "type": "query"}  # fmt: skip
+            "completed_at": rest_time(node.get("completedAt"), zone) or now,
+            "created_at": rest_time(node.get("createdAt"), zone),
+            "error_code": code.lower() if code else None,
+            "status": str(node["status"]).lower(), "type": str(node["type"]).lower()}  # fmt: skip
 
 
 # ------------------------------------------------------------------ dispatch
@@ -218,7 +226,8 @@ def build_payload(shop: ShopLike, topic: str, gid: str | None) -> dict[str, Any]
     if topic in COMPLIANCE_TOPICS:
         return compliance(shop, topic)
     if topic == "bulk_operations/finish":
-        return bulk_finish(gid, zone)
+        lookup = getattr(shop, "bulk_node", None)
+        return bulk_finish(gid, zone, lookup(gid) if lookup and gid else None)
     if gid is None:
         raise ValueError(f"topic {topic!r} needs a payload or a gid")
     if resource in WEBHOOK_RESOURCES and action == "delete":

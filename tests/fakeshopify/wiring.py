@@ -1,5 +1,6 @@
-"""The executable schema: ``schema.graphql`` + ``webhooks.graphql`` with their resolvers bound
-(and the access-scope checks of :mod:`tests.fakeshopify.scopes` in front of the root fields)."""
+"""The executable schema: ``schema.graphql`` + ``webhooks.graphql`` + ``bulk.graphql`` with their
+resolvers bound (and the access-scope checks of :mod:`tests.fakeshopify.scopes` in front of the
+root fields)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from functools import lru_cache
 
 from graphql import GraphQLObjectType, GraphQLScalarType, GraphQLSchema, build_schema
 
+from tests.fakeshopify.bulkschema import SDL_PATH as BULK_SDL
+from tests.fakeshopify.bulkschema import bind_bulk
 from tests.fakeshopify.resolvers import (
     CODE_TYPES,
     SCHEMA_PATH,
@@ -39,7 +42,8 @@ from tests.fakeshopify.webhookschema import SDL_PATH, bind_webhooks
 
 @lru_cache(maxsize=1)
 def load_schema() -> GraphQLSchema:
-    sdl = SCHEMA_PATH.read_text() + SCHEMA_PATH.with_name(SDL_PATH).read_text()
+    sdl = "".join(SCHEMA_PATH.with_name(name).read_text()
+                  for name in (SCHEMA_PATH.name, SDL_PATH, BULK_SDL))  # fmt: skip
     schema = build_schema(sdl)
     bind_webhooks(schema)
     types = schema.type_map
@@ -84,6 +88,7 @@ def load_schema() -> GraphQLSchema:
     for type_name in CODE_TYPES:
         bind(type_name, "codes", resolve_codes)
         bind(type_name, "codesCount", list_count("codes"))
+    bind_bulk(schema)  # after QueryRoot.node: it wraps it
     bind_scopes(schema)  # after the QueryRoot resolvers: it wraps them
     for scalar in ("UnsignedInt64", "Money"):  # Shopify sends both as strings
         named = types[scalar]
