@@ -110,10 +110,8 @@ class EventLog:
                 {
                     "status": "queued",
                     "receivedAt": {"$lt": now - timedelta(seconds=older_than_seconds)},
-                    "$and": [
-                        _unclaimed(now),
-                        {"$or": [{"nextSendAt": None}, {"nextSendAt": {"$lt": now}}]},
-                    ],
+                    **_unclaimed(now),
+                    "nextSendAt": {"$not": {"$gte": now}},  # none yet, or due
                 },
                 {"_id": 1, "requeues": 1},
             ).limit(limit)
@@ -130,8 +128,12 @@ class EventLog:
 
 
 def _unclaimed(now: datetime) -> MongoDocument:
-    """Filter: no worker holds the event, or its claim timed out (that worker died)."""
-    return {"$or": [{"claimedAt": None}, {"claimedAt": {"$lt": now - CLAIM_TIMEOUT}}]}
+    """Filter: no worker holds the event, or its claim timed out (that worker died).
+
+    `$not: {$gte}` matches a missing or null `claimedAt` and an old one in one condition:
+    SecantusDB scans the whole collection for a top-level `$or` beside `_id` (4x slower).
+    """
+    return {"claimedAt": {"$not": {"$gte": now - CLAIM_TIMEOUT}}}
 
 
 def _loggable(topic: str, payload: Any) -> Any:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gridfs import GridFSBucket
 from gridfs.errors import NoFile
@@ -13,10 +13,12 @@ from pymongo import UpdateOne
 from config_db.mongo import MongoDocument
 from stores.naming import MEDIA_BUCKET
 from sync.errors import MediaDownloadError
-from sync.orchestration.context import SyncContext
 from sync.storage import media_claims
 from sync.storage.downloads import Download, Downloader, Target
 from sync.storage.writer import WriteCounts, write_documents
+
+if TYPE_CHECKING:  # the run's context is only a type here: storage imports no orchestration
+    from sync.orchestration.context import SyncContext
 
 log = logging.getLogger(__name__)
 MEDIA = "media"

@@ -37,6 +37,14 @@ def main(argv: list[str] | None = None) -> int:
         default=0,
         help="add one GenericFile of exactly this size to each shop",
     )
+    parser.add_argument(
+        "--product-variants",
+        default="1,1,2,3,4,5",
+        help="variants per product (but the first), drawn from this comma list",
+    )
+    parser.add_argument(
+        "--product-media", default="0,1,1,2,2,3", help="images per product, drawn likewise"
+    )
     parser.add_argument("--bucket-max", type=float, default=1000.0)
     parser.add_argument("--restore-rate", type=float, default=50.0)
     parser.add_argument("--latency", type=float, default=0.0, help="seconds added to each request")
@@ -61,7 +69,11 @@ def main(argv: list[str] | None = None) -> int:
         if not name or not sep or not token:
             parser.error(f"--shop wants NAME:TOKEN, got {spec!r}")
         data = generate_store(
-            args.seed + index, products=args.products, large_file_bytes=args.large_file_bytes
+            args.seed + index,
+            products=args.products,
+            large_file_bytes=args.large_file_bytes,
+            product_variants=tuple(int(n) for n in args.product_variants.split(",")),
+            product_media=tuple(int(n) for n in args.product_media.split(",")),
         )
         shop = fake.add_shop(name, token=token, data=data)
         shop.configure(

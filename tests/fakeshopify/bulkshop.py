@@ -263,13 +263,17 @@ class BulkOperations:
 
         token = UNBOUNDED.set(True)
         try:
-            with self.lock:
-                result = execute_sync(load_schema(), run.plan.document, context_value=self)
+            # Shopify exports in the background: the shop's API keeps answering meanwhile, so
+            # the export reads without the shop's lock (a large one takes seconds) and reads
+            # again under it only if a change raced the read.
+            result = execute_sync(load_schema(), run.plan.document, context_value=self)
+            if result.errors and not _denied(result.errors):
+                with self.lock:  # e.g. a dict changed size while it was read
+                    result = execute_sync(load_schema(), run.plan.document, context_value=self)
         finally:
             UNBOUNDED.reset(token)
         if result.errors:
-            codes = {(error.extensions or {}).get("code") for error in result.errors}
-            return None, "ACCESS_DENIED" if "ACCESS_DENIED" in codes else "INTERNAL_SERVER_ERROR"
+            return None, "ACCESS_DENIED" if _denied(result.errors) else "INTERNAL_SERVER_ERROR"
         return order(flatten(result.data, run.plan.shape), run.grouped), None
 
     def _progress(self, run: BulkRun, lines: list[Line]) -> None:
@@ -308,3 +312,7 @@ class BulkOperations:
             self._emit("bulk_operations/finish", payload=bulk_finish(node["id"], shop_zone(self),
                                                                      node))  # fmt: skip
             self._bulk_done.notify_all()
+
+
+def _denied(errors: list[Any]) -> bool:
+    return any((error.extensions or {}).get("code") == "ACCESS_DENIED" for error in errors)

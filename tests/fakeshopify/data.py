@@ -88,13 +88,15 @@ def generate_store(
     discounts: int = 8,
     big_discount_codes: int = 300,
     product_media: tuple[int, ...] = (0, 1, 1, 2, 2, 3),
+    product_variants: tuple[int, ...] = (1, 1, 2, 3, 4, 5),
 ) -> StoreData:
     """A deterministic store for ``seed``.
 
     Product #1 (the lowest id, ``StoreData.big_product_id``) has ``big_product_variants``
     variants, the first collection ``big_collection_members`` members and the first code
     discount ``big_discount_codes`` codes. Several products share an ``updatedAt``. Every
-    product but the first has a number of images drawn from ``product_media``.
+    product but the first has a number of images drawn from ``product_media`` and of variants
+    from ``product_variants``.
     """
     from tests.fakeshopify.builders import Builder
 
@@ -113,7 +115,7 @@ def generate_store(
     made: list[Node] = []
     for index, moment in enumerate(created):
         updated = min(moment + timedelta(seconds=rng.randint(0, 150 * 86400)), _LATEST)
-        variants = big_product_variants if index == 0 else rng.choice((1, 1, 2, 3, 4, 5))
+        variants = big_product_variants if index == 0 else rng.choice(product_variants)
         media = rng.choice(product_media) if index else 3
         made.append(build.product(iso(moment), iso(updated), variants, media))
     # ties: several products share one updatedAt (the latest of the group keeps every

@@ -1,0 +1,98 @@
+"""sync.bulk.path: what follows each way an operation can end, and when a pass goes bulk."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
+from typing import Any
+
+import mongomock
+import pytest
+
+from sync.bulk.operations import Operation
+from sync.bulk.path import _after, choose
+from sync.bulk.runtime import BulkRuntime, BulkSpec
+from tests.conftest import make_settings
+
+NOW = datetime(2026, 12, 7, tzinfo=UTC)
+SPEC = BulkSpec(root="products", fields="id", count_root="productsCount")
+
+
+def _ctx(denied: dict[str, Any] | None = None, mode: str = "full", **settings: Any) -> Any:
+    noted: list[dict[str, Any]] = []
+    runtime = BulkRuntime(http=None, coordinator=None, slots=5, denied=denied,  # type: ignore[arg-type]
+                          note_client=noted.append)  # fmt: skip
+    store_db = mongomock.MongoClient().store
+    return SimpleNamespace(
+        settings=make_settings(**settings), bulk=runtime, facts={}, mode=mode, noted=noted,
+        now=lambda: NOW, run_id="job:products", resource="products",
+        store=SimpleNamespace(client_key="k", shop_domain="k.myshopify.com"),
+        collection=lambda name: store_db[name], search_filter=lambda: "updated_at:>='x'",
+        query=lambda query, variables: {"productsCount": {"count": 7}},
+    )  # fmt: skip
+
+
+def _op(status: str, code: str | None = None, url: str | None = None,
+        partial: str | None = None) -> Operation:  # fmt: skip
+    return Operation(id="gid://shopify/BulkOperation/1", status=status, error_code=code,
+                     url=url, partial_data_url=partial)  # fmt: skip
+
+
+def test_a_completed_export_is_ingested_and_an_empty_one_goes_to_the_refetch_stage() -> None:
+    ctx = _ctx()
+    assert _after(ctx, {}, _op("COMPLETED", url="u"))["stage"] == "ingest"
+    assert _after(ctx, {}, _op("COMPLETED"))["stage"] == "refetch"
+
+
+def test_a_completed_export_clears_an_earlier_denial() -> None:
+    ctx = _ctx(denied={"fallbackReason": "denied", "retryAt": NOW - timedelta(hours=1)})
+    _after(ctx, {}, _op("COMPLETED", url="u"))
+    assert ctx.noted == [{"bulkFallback": None}]
+
+
+@pytest.mark.parametrize("code", ["INTERNAL_SERVER_ERROR", "TIMEOUT"])
+def test_a_failed_export_ingests_its_partial_data_then_goes_paged(code: str) -> None:
+    state = _after(_ctx(), {}, _op("FAILED", code, partial="p"))
+    assert (state["stage"], state["url"], state["then"]) == ("ingest", "p", "paged")
+    assert code in state["reason"] and "partial data ingested" in state["reason"]
+    without = _after(_ctx(), {}, _op("FAILED", code))
+    assert without["stage"] == "paged" and code in without["reason"]
+
+
+def test_access_denied_sends_the_shop_paged_until_the_retry_time() -> None:
+    ctx = _ctx()
+    state = _after(ctx, {}, _op("FAILED", "ACCESS_DENIED"))
+    assert state["stage"] == "paged" and "ACCESS_DENIED" in ctx.facts["fallbackReason"]
+    [noted] = ctx.noted
+    assert noted["bulkFallback"]["retryAt"] == NOW + timedelta(days=1)
+
+
+@pytest.mark.parametrize(("status", "reruns"), [("EXPIRED", 3), ("CANCELED", 1)])
+def test_expired_and_canceled_exports_run_again_a_bounded_number_of_times(
+    status: str, reruns: int
+) -> None:
+    state: dict[str, Any] = {}
+    for attempt in range(1, reruns + 1):
+        state = _after(_ctx(), state, _op(status))
+        assert state == {"stage": "start", "reruns": attempt}
+    final = _after(_ctx(), state, _op(status))
+    assert final["stage"] == "paged" and status.lower()[:6] in final["reason"]
+
+
+def test_choose_bulk_for_full_passes_and_large_deltas_only() -> None:
+    assert choose(_ctx(), SPEC) == {"stage": "start"}
+    assert choose(_ctx(mode="incremental"), SPEC) == {"stage": "paged"}  # 7 < 5,000
+    large = _ctx(mode="incremental", bulk_incremental_threshold=7)
+    assert choose(large, SPEC) == {"stage": "start"}
+    assert choose(_ctx(sync_path="paged"), SPEC) == {"stage": "paged"}
+    assert choose(_ctx(mode="incremental", sync_path="bulk"), SPEC) == {"stage": "start"}
+
+
+def test_choose_paged_while_the_shop_is_denied_and_bulk_after_the_retry_time() -> None:
+    denied = {"fallbackReason": "bulk operations ACCESS_DENIED", "retryAt": NOW + timedelta(1)}
+    ctx = _ctx(denied=denied)
+    assert choose(ctx, SPEC)["stage"] == "paged"
+    assert ctx.facts["fallbackReason"] == "bulk operations ACCESS_DENIED"
+    assert choose(_ctx(denied=denied, sync_path="bulk"), SPEC) == {"stage": "start"}
+    later = {**denied, "retryAt": NOW - timedelta(seconds=1)}
+    assert choose(_ctx(denied=later), SPEC) == {"stage": "start"}
