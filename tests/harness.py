@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -90,6 +92,22 @@ class Stack:
                 logs = "\n".join(worker.log()[-4000:] for worker in self.workers)
                 raise AssertionError(f"job {job_id} still {job['status']}: {job}\n{logs}")
             time.sleep(0.2)
+
+    @contextmanager
+    def worker_with(self, **env: str) -> Iterator[None]:
+        """For the block, the stack's workers are replaced by one with `env` (8 threads)."""
+        previous = [worker for worker in self.workers if "worker" in worker.name]
+        for worker in previous:
+            worker.stop()
+            self.workers.remove(worker)
+        added = self.add_worker(threads=8, **env)  # type: ignore[arg-type]
+        try:
+            yield
+        finally:
+            added.stop()
+            self.workers.remove(added)
+            for _ in previous:
+                self.add_worker(threads=8)
 
     def add_clock(self, **env: str) -> servers.Service:
         clock = servers.clock(self.log_dir, {**self.env, **env}, name=f"{self.name}-clock")

@@ -31,6 +31,10 @@ def stack(log_dir: Path, mongo_uri: str, redis_url: str, fake: FakeShopify) -> I
         SHOPSYNC_BREAKER_FAILURES="5",
         SHOPSYNC_BREAKER_COOLDOWN_SECONDS="4",
         SHOPSYNC_BREAKER_MAX_COOLDOWN_SECONDS="8",
+        # Tokens must expire during a sync: these syncs last through pages held back by a small
+        # point budget (a bulk export would end in seconds). The bulk path's own calls share
+        # the same token source.
+        SHOPSYNC_SYNC_PATH="paged",
     )  # fmt: skip
     yield stack
     stack.stop()

@@ -3,9 +3,9 @@ fake Shopify's bulk operations over HTTP."""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -20,6 +20,7 @@ from tests.harness import Stack, start_stack
 
 pytestmark = pytest.mark.real
 BULK_RESOURCES = ("products", "collections", "blogs", "articles", "media", "discounts")
+FAKE_NAMES = ("products", "collections", "blogs", "articles", "files", "discounts")
 
 
 @pytest.fixture(scope="module")
@@ -39,22 +40,6 @@ def _shop(fake: FakeShopify, name: str, seed: int, **shape: Any) -> Any:
     shop = fake.add_shop(name, data=generate_store(seed=seed, **options))
     shop.configure(bucket_max=2000, restore_rate=1000, webhooks_enabled=False)
     return shop
-
-
-@contextmanager
-def _worker_with(stack: Stack, **env: str) -> Iterator[None]:
-    """For the block, the stack's workers are replaced by one with `env`."""
-    previous = list(stack.workers)
-    for worker in previous:
-        worker.stop()
-        stack.workers.remove(worker)
-    stack.add_worker(threads=8, **env)
-    try:
-        yield
-    finally:
-        stack.workers.pop().stop()
-        for _ in previous:
-            stack.add_worker(threads=8)
 
 
 def _operations(shop: Any, root: str) -> list[dict[str, Any]]:
@@ -100,9 +85,11 @@ def test_bulk_and_paged_paths_write_identical_databases(
     paged_shop = _shop(fake, "twinpaged", seed=43, **shape)
     # When one syncs through bulk operations and the other through pages only
     bulk_job = stack.wait_job("twinbulk", stack.configure(bulk_shop))
-    with _worker_with(stack, SHOPSYNC_SYNC_PATH="paged"):
+    with stack.worker_with(SHOPSYNC_SYNC_PATH="paged"):
         paged_job = stack.wait_job("twinpaged", stack.configure(paged_shop))
     assert bulk_job["resources"]["products"]["path"] == "bulk", bulk_job
+    # The export's signed URL (a link to the whole store's data) is in no answer and no log
+    assert "sig=" not in json.dumps(bulk_job) and "/bulk/twinbulk/" not in stack.logs()
     assert paged_job["resources"]["products"]["path"] == "paged", paged_job
     assert not _operations(paged_shop, "products")
     # Then each is an exact copy of its shop (media bytes included), and the two databases
@@ -131,7 +118,7 @@ def test_a_large_incremental_delta_goes_bulk_and_a_small_one_stays_paged(
     # and when 20 more change with a threshold of 10, it goes bulk with the same filter
     for node in shop.snapshot("products")[10:30]:
         shop.update("products", node["id"], {"title": node["title"] + " (large)"})
-    with _worker_with(stack, SHOPSYNC_BULK_INCREMENTAL_THRESHOLD="10"):
+    with stack.worker_with(SHOPSYNC_BULK_INCREMENTAL_THRESHOLD="10"):
         large = stack.wait_job("delta", stack.start_sync("delta"))["resources"]["products"]
     assert (large["mode"], large["path"], large["seen"]) == ("incremental", "bulk", 23), large
     assert "updated_at:>=" in _operations(shop, "products")[-1]["query"]
@@ -145,7 +132,7 @@ def test_the_finish_webhook_wakes_the_waiting_run(
     # exports that take Shopify 8 s, and polls at 1, 3, 7, 15 s
     shop = _shop(fake, "woken", seed=57, products=30)
     shop.configure(webhooks_enabled=True, bulk_start_seconds=8)
-    with _worker_with(stack, SHOPSYNC_BULK_POLL_MAX_SECONDS="60"):
+    with stack.worker_with(SHOPSYNC_BULK_POLL_MAX_SECONDS="60"):
         job = stack.wait_job("woken", stack.configure(shop), timeout=120)
     # Then each run went on right after Shopify's webhook, not at its next poll (at 15 s)
     assert job["status"] == "completed", job
@@ -190,19 +177,23 @@ def test_each_failure_mode_ends_in_an_exact_copy(
     elif fault == "expired":
         shop.expire_next_bulk()
     else:
-        shop.configure(bulk_objects_per_second=100)  # slow enough to cancel while it runs
-    # When it syncs (cancelled by "someone else" while the first operation runs)
+        shop.configure(bulk_start_seconds=2)  # long enough to cancel before it ends
+    # When it syncs (the products export cancelled by "someone else" while it runs)
     job_id = stack.configure(shop)
     if fault == "canceled":
-        _wait_for(lambda: shop.bulk_operations and shop.bulk_operations[0]["status"] == "RUNNING")
-        shop.cancel_bulk(shop.bulk_operations[0]["id"])
-        shop.configure(bulk_objects_per_second=20000)
+        _wait_for(lambda: _operations(shop, "products"))
+        shop.configure(bulk_start_seconds=0.05)
+        shop.cancel_bulk(_operations(shop, "products")[0]["id"])
     job = stack.wait_job(key, job_id, timeout=300)
     # Then the job completes with an exact copy, the fallback (or the rerun) recorded
     assert job["status"] == "completed", job
     assert_exact_copy(real_mongo[key], shop)
     runs = job["resources"]
     ops = [op["status"] for op in shop.bulk_operations]
+    # Every object counted once, whichever path read it (a partial export and pages included)
+    for name, fake_name in zip(BULK_RESOURCES, FAKE_NAMES, strict=True):
+        count = len(shop.snapshot(fake_name))
+        assert (runs[name]["seen"], runs[name]["upserted"]) == (count, count), (name, runs[name])
     if fault == "denied":
         # Every resource went paged, saying why, and the shop is paged until the retry time
         assert all(runs[name]["path"] == "paged" for name in BULK_RESOURCES), runs

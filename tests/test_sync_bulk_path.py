@@ -18,13 +18,19 @@ NOW = datetime(2026, 12, 7, tzinfo=UTC)
 SPEC = BulkSpec(root="products", fields="id", count_root="productsCount")
 
 
+class _NoSlots:
+    def free_bulk_slot(self, *_args: Any) -> None:
+        pass
+
+
 def _ctx(denied: dict[str, Any] | None = None, mode: str = "full", **settings: Any) -> Any:
     noted: list[dict[str, Any]] = []
-    runtime = BulkRuntime(http=None, coordinator=None, slots=5, denied=denied,  # type: ignore[arg-type]
+    runtime = BulkRuntime(http=None, coordinator=_NoSlots(), slots=5, denied=denied,  # type: ignore[arg-type]
                           note_client=noted.append)  # fmt: skip
     store_db = mongomock.MongoClient().store
     return SimpleNamespace(
         settings=make_settings(**settings), bulk=runtime, facts={}, mode=mode, noted=noted,
+        totals={}, counts={},
         now=lambda: NOW, run_id="job:products", resource="products",
         store=SimpleNamespace(client_key="k", shop_domain="k.myshopify.com"),
         collection=lambda name: store_db[name], search_filter=lambda: "updated_at:>='x'",
@@ -44,6 +50,28 @@ def test_a_completed_export_is_ingested_and_an_empty_one_goes_to_the_refetch_sta
     assert _after(ctx, {}, _op("COMPLETED"))["stage"] == "refetch"
 
 
+def test_a_completed_export_without_url_but_with_objects_is_run_again() -> None:
+    lost = Operation(id="gid://shopify/BulkOperation/1", status="COMPLETED", object_count=5)
+    assert _after(_ctx(), {}, lost) == {"stage": "start", "reruns": 1}
+
+
+def test_reading_the_same_export_again_keeps_its_place_and_a_new_one_starts_at_zero() -> None:
+    read = {"stage": "running", "ingestOf": "gid://shopify/BulkOperation/1", "offset": 900,
+            "lines": 7}  # fmt: skip
+    again = _after(_ctx(), read, _op("COMPLETED", url="u"))
+    assert (again["offset"], again["lines"]) == (900, 7)
+    other = Operation(id="gid://shopify/BulkOperation/2", status="COMPLETED", url="u")
+    assert (_after(_ctx(), read, other)["offset"], _after(_ctx(), read, other)["lines"]) == (0, 0)
+
+
+def test_a_rerun_after_lines_were_read_counts_the_objects_once() -> None:
+    ctx = _ctx()
+    ctx.totals, ctx.counts = {"seen": 40, "upserted": 40, "points": 9}, {"seen": 2}
+    _after(ctx, {"lines": 120}, _op("EXPIRED"))
+    assert ctx.totals == {"seen": 0, "upserted": 0, "skipped": 0, "refetched": 0, "points": 9}
+    assert "seen" not in ctx.counts
+
+
 def test_a_completed_export_clears_an_earlier_denial() -> None:
     ctx = _ctx(denied={"fallbackReason": "denied", "retryAt": NOW - timedelta(hours=1)})
     _after(ctx, {}, _op("COMPLETED", url="u"))
@@ -53,7 +81,8 @@ def test_a_completed_export_clears_an_earlier_denial() -> None:
 @pytest.mark.parametrize("code", ["INTERNAL_SERVER_ERROR", "TIMEOUT"])
 def test_a_failed_export_ingests_its_partial_data_then_goes_paged(code: str) -> None:
     state = _after(_ctx(), {}, _op("FAILED", code, partial="p"))
-    assert (state["stage"], state["url"], state["then"]) == ("ingest", "p", "paged")
+    assert (state["stage"], state["partial"], state["then"]) == ("ingest", True, "paged")
+    assert "url" not in state  # a signed link to the export never goes into the job
     assert code in state["reason"] and "partial data ingested" in state["reason"]
     without = _after(_ctx(), {}, _op("FAILED", code))
     assert without["stage"] == "paged" and code in without["reason"]
@@ -86,6 +115,10 @@ def test_choose_bulk_for_full_passes_and_large_deltas_only() -> None:
     assert choose(large, SPEC) == {"stage": "start"}
     assert choose(_ctx(sync_path="paged"), SPEC) == {"stage": "paged"}
     assert choose(_ctx(mode="incremental", sync_path="bulk"), SPEC) == {"stage": "start"}
+
+
+def test_choose_paged_before_api_2026_01() -> None:
+    assert choose(_ctx(shopify_api_version="2025-10"), SPEC) == {"stage": "paged"}
 
 
 def test_choose_paged_while_the_shop_is_denied_and_bulk_after_the_retry_time() -> None:

@@ -174,7 +174,7 @@ def test_a_message_superseded_by_the_watchdog_ends_without_working(services: Any
 
 def _context(services: Any, job_id: str, delivery: str, totals: dict[str, int]) -> Any:
     from sync.orchestration.context import Checkpoint, SyncContext
-    from sync.orchestration.runner import credentials
+    from sync.orchestration.run_context import credentials
 
     store_db = services.databases.get("watched")
     client = services.repository.get_client("watched")

@@ -136,3 +136,15 @@ def test_a_write_between_our_read_and_write_is_judged_again(
     assert racing.reads == 2
     assert products.find_one({"_id": doc(1)["_id"]})["title"] == title
     assert (counts.upserted, counts.skipped) == ((0, 1) if title == "racer" else (1, 0))
+
+
+@pytest.mark.real
+def test_a_new_document_gets_no_field_it_did_not_have(
+    real_mongo: MongoClient[dict[str, Any]],
+) -> None:
+    # Given a media node without updatedAt (a Video selects it only in another fragment)
+    media = real_mongo.store.media
+    write_documents(media, [{"_id": "gid://shopify/Video/1", "alt": "v"}], run_id=None, now=NOW)
+    # Then the stored document has no updatedAt at all (the guard's conditions are not copied)
+    stored = media.find_one({"_id": "gid://shopify/Video/1"})
+    assert "updatedAt" not in stored and "deletedAt" not in stored and stored["alt"] == "v"

@@ -14,7 +14,7 @@ from config_db.mongo import MongoDocument
 from sync.errors import ShopifyAuthError, ShopifyUnavailable
 from sync.orchestration.context import Checkpoint, SyncContext
 from sync.orchestration.jobs import utcnow
-from sync.orchestration.runner import credentials
+from sync.orchestration.run_context import credentials
 from sync.resources import collections, discounts, products, themes
 from sync.runtime import SyncServices
 from sync.storage.writer import tombstone, write_documents

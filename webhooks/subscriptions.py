@@ -15,7 +15,7 @@ from config_db.errors import ShopsyncError
 from config_db.mongo import MongoDocument
 from sync.errors import ShopifyAuthError, ShopifyError
 from sync.orchestration.jobs import utcnow
-from sync.orchestration.runner import credentials
+from sync.orchestration.run_context import credentials
 from sync.runtime import SyncServices
 from sync.shopify.client import CallStats, ShopifyClient, StoreCredentials
 

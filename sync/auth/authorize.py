@@ -15,7 +15,7 @@ from sync.auth.tokens import as_utc
 from sync.errors import ShopifyError, SyncError
 from sync.orchestration.jobs import SyncMode
 from sync.orchestration.launcher import SyncLauncher
-from sync.orchestration.runner import credentials
+from sync.orchestration.run_context import credentials
 from sync.orchestration.state import SyncState
 from sync.resources.registry import RESOURCE_NAMES
 from sync.runtime import SyncServices

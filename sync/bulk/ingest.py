@@ -13,8 +13,10 @@ import json
 import time
 from typing import Any
 
+from pymongo import UpdateOne
+
 from sync.bulk import operations
-from sync.bulk.assembly import Assembler
+from sync.bulk.assembly import Assembler, Node
 from sync.bulk.runtime import BulkRuntime, BulkSpec, Write
 from sync.errors import BulkExportGone
 from sync.orchestration.context import SliceExpired, SyncContext
@@ -27,29 +29,42 @@ REFETCH_BATCH = 25
 COUNTED = ("seen", "upserted", "skipped")
 
 
-def ingest(ctx: SyncContext, spec: BulkSpec, write: Write, state: dict[str, Any]) -> dict[str, Any]:
+def ingest(
+    ctx: SyncContext, spec: BulkSpec, write: Write, state: dict[str, Any], url: str
+) -> dict[str, Any]:
     """Read the export from the saved offset to its end; answer the next stage."""
     runtime: BulkRuntime = ctx.bulk
     assembler = Assembler(spec.place)
     offset, lines, since_clean = int(state.get("offset", 0)), int(state.get("lines", 0)), 0
     try:
-        for raw, end in operations.stream_lines(runtime.http, state["url"], offset):
+        for raw, end in operations.stream_lines(runtime.http, url, offset):
             lines, since_clean, offset = lines + 1, since_clean + 1, end
             ready = assembler.add(json.loads(raw))
             if ready:
-                write(ready)
+                _write_whole(ctx, spec, write, ready)
             if since_clean >= CLEAN_LINES or (
                 since_clean % TIME_CHECK_LINES == 0 and _out_of_time(ctx)
             ):
-                state = _clean_point(ctx, assembler, write, state, offset, lines)
+                state = _clean_point(ctx, spec, assembler, write, state, offset, lines)
                 since_clean = 0
                 ctx.check_deadline()
     except BulkExportGone:
-        _clean_point(ctx, assembler, write, state, offset, lines)
-        return {**state, "stage": "running", "offset": offset, "lines": lines}  # ask again
-    state = _clean_point(ctx, assembler, write, state, offset, lines)
-    then = state.get("then", "refetch")
-    return {**state, "stage": then}
+        state = _clean_point(ctx, spec, assembler, write, state, offset, lines)
+        return {**state, "stage": "running", "gone": int(state.get("gone", 0)) + 1}
+    state = _clean_point(ctx, spec, assembler, write, state, offset, lines)
+    return {**state, "stage": state.get("then", "refetch"), "gone": 0}
+
+
+def _write_whole(ctx: SyncContext, spec: BulkSpec, write: Write, nodes: list[Node]) -> None:
+    """Write the parents whose nested lists are complete; note the others to fetch by id.
+
+    A parent written with part of its children would unlink (and tombstone) the rest of its
+    media until the fetch by id; never written, it is simply written whole later.
+    """
+    whole = [node for node in nodes if spec.complete(node)]
+    if whole:
+        write(whole)
+    remember(ctx, {str(node["id"]) for node in nodes if not spec.complete(node)}, counted=True)
 
 
 def _out_of_time(ctx: SyncContext) -> bool:
@@ -58,6 +73,7 @@ def _out_of_time(ctx: SyncContext) -> bool:
 
 def _clean_point(
     ctx: SyncContext,
+    spec: BulkSpec,
     assembler: Assembler,
     write: Write,
     state: dict[str, Any],
@@ -67,8 +83,8 @@ def _clean_point(
     """Write every open parent, note the parents to fetch again, save the position."""
     nodes, again = assembler.drain()
     if nodes:
-        write(nodes)
-    remember(ctx, again)
+        _write_whole(ctx, spec, write, nodes)
+    remember(ctx, again, counted=False)
     state = {**state, "offset": offset, "lines": lines}
     ctx.facts.update(bytesDownloaded=offset, linesIngested=lines)
     ctx.checkpoint.bulk = state
@@ -76,17 +92,18 @@ def _clean_point(
     return state
 
 
-def remember(ctx: SyncContext, parent_ids: set[str]) -> None:
-    """Note parents to fetch again by id (idempotent: one document per run and parent)."""
+def remember(ctx: SyncContext, parent_ids: set[str], *, counted: bool) -> None:
+    """Note parents to fetch again by id (one document per run and parent).
+
+    `counted`: the parent was not written yet, so its fetch counts it as seen.
+    """
     if not parent_ids:
         return
-    from pymongo import UpdateOne
-
     ctx.collection(REFETCH).bulk_write(
         [
             UpdateOne(
                 {"_id": f"{ctx.run_id}:{parent}"},
-                {"$set": {"run": ctx.run_id, "parentId": parent}},
+                {"$set": {"run": ctx.run_id, "parentId": parent}, "$max": {"counted": counted}},
                 upsert=True,
             )
             for parent in sorted(parent_ids)
@@ -96,26 +113,29 @@ def remember(ctx: SyncContext, parent_ids: set[str]) -> None:
 
 
 def refetch(ctx: SyncContext, spec: BulkSpec, write: Write) -> None:
-    """Fetch the noted parents by id and write them whole (their counts as `refetched`)."""
+    """Fetch the noted parents by id and write them whole."""
     noted = ctx.collection(REFETCH)
     if spec.refetch_query is None:
         noted.delete_many({"run": ctx.run_id})
         return
     while batch := list(noted.find({"run": ctx.run_id}).sort("_id", 1).limit(REFETCH_BATCH)):
-        nodes = []
+        fetched: dict[bool, list[Node]] = {True: [], False: []}
         for entry in batch:
             node = dig(ctx.query(spec.refetch_query, {"id": entry["parentId"]}), spec.refetch_path)
             if isinstance(node, dict):
-                nodes.append(node)  # None: deleted since the export; the sweep decides
-        _uncounted(ctx, write, nodes)
+                # None: deleted since the export; unwritten, the sweep or deletions decide
+                fetched[bool(entry.get("counted"))].append(node)
+        if fetched[True]:
+            write(fetched[True])
+        _uncounted(ctx, write, fetched[False])
         noted.delete_many({"_id": {"$in": [entry["_id"] for entry in batch]}})
         ctx.save_progress()
         if _out_of_time(ctx):
             raise SliceExpired()
 
 
-def _uncounted(ctx: SyncContext, write: Write, nodes: list[dict[str, Any]]) -> None:
-    """Write again without counting the objects twice as seen or upserted."""
+def _uncounted(ctx: SyncContext, write: Write, nodes: list[Node]) -> None:
+    """Write again parents already counted, without counting them twice."""
     before = {name: ctx.counts.get(name, 0) for name in COUNTED}
     if nodes:
         write(nodes)

@@ -31,7 +31,9 @@ mutation BulkRun($query: String!) {
 STATUS_QUERY = f"query BulkStatus($id: ID!) {{ bulkOperation(id: $id) {{ {_FIELDS} }} }}"
 FIND_QUERY = f"""
 query BulkFind($query: String) {{
-  bulkOperations(first: 25, query: $query) {{ nodes {{ {_FIELDS} }} }}
+  bulkOperations(first: 25, query: $query, sortKey: CREATED_AT, reverse: true) {{
+    nodes {{ {_FIELDS} }}
+  }}
 }}
 """
 CANCEL_MUTATION = """
@@ -54,6 +56,7 @@ class Operation:
     partial_data_url: str | None = None
     query: str | None = None
     created_at: str | None = None
+    completed_at: str | None = None
 
     @classmethod
     def parse(cls, node: dict[str, Any]) -> Operation:
@@ -66,6 +69,7 @@ class Operation:
             partial_data_url=node.get("partialDataUrl"),
             query=node.get("query"),
             created_at=node.get("createdAt"),
+            completed_at=node.get("completedAt"),
         )
 
     @property
@@ -74,8 +78,12 @@ class Operation:
 
 
 def start(ctx: SyncContext, query: str) -> Operation:
-    """Start a bulk query; BulkBusy when the shop already runs Shopify's maximum."""
-    data = ctx.query(RUN_MUTATION, {"query": query}, cost=MUTATION_COST)
+    """Start a bulk query; BulkBusy when the shop already runs Shopify's maximum.
+
+    Sent once: after a lost answer Shopify may have started it, so the caller looks for it
+    (`find`) before asking again.
+    """
+    data = ctx.query(RUN_MUTATION, {"query": query}, cost=MUTATION_COST, attempts=1)
     payload = data.get("bulkOperationRunQuery") or {}
     errors = payload.get("userErrors") or []
     if errors:

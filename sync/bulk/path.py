@@ -1,8 +1,9 @@
 """A resource's main listing through a bulk operation, or paged, with the choice recorded.
 
 The run's checkpoint holds the operation (`checkpoint.bulk`): its id, stage and ingest
-position, so a redelivered message adopts the same operation and never starts a second
-export. Stages: start → running → ingest → refetch → done, or paged (with the reason).
+position (never its URL: a signed link to the whole export), so a redelivered message adopts
+the same operation and never starts a second export. Stages: start → requesting → running →
+ingest → refetch → done, or paged (with the reason).
 """
 
 from __future__ import annotations
@@ -10,13 +11,13 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sync.bulk import operations
 from sync.bulk.ingest import REFETCH, ingest, refetch
 from sync.bulk.runtime import BulkRuntime, BulkSpec, Write, pause
-from sync.errors import BulkBusy, BulkRefused
+from sync.errors import BulkBusy, BulkRefused, ShopifyAccessDenied, ShopifyError, ShopifyQueryError
 from sync.orchestration.context import SyncContext
 from sync.orchestration.paging import dig, finish_phase, phase
 
@@ -24,7 +25,11 @@ log = logging.getLogger(__name__)
 State = dict[str, Any]
 MAX_RERUNS = {"EXPIRED": 3, "CANCELED": 1, "LOST": 3}
 BUSY_RETRY_SECONDS = 2.0
+ADOPT_EVERY = 8  # busy retries between looks for an operation of ours Shopify runs anyway
 FIRST_POLL_SECONDS = 1.0
+MAX_GONE = 3  # export URLs that vanished in a row before the operation is run again
+FIRST_BULK_VERSION = "2026-01"  # bulkOperation(id:) and bulkOperations(query:)
+COUNTED = ("seen", "upserted", "skipped", "refetched")
 
 
 def main_phase(ctx: SyncContext, spec: BulkSpec, write: Write, paged: Callable[[], None]) -> None:
@@ -44,6 +49,9 @@ def choose(ctx: SyncContext, spec: BulkSpec) -> State:
     """Bulk for full passes and large deltas (SHOPSYNC_SYNC_PATH=auto), unless refused lately."""
     setting, runtime = ctx.settings.sync_path, ctx.bulk
     if setting == "paged" or not isinstance(runtime, BulkRuntime):
+        return {"stage": "paged"}
+    if ctx.settings.shopify_api_version < FIRST_BULK_VERSION:
+        # Without bulkOperation(id:) an operation could not be followed or adopted.
         return {"stage": "paged"}
     if setting == "auto":
         denied = runtime.denied_now(ctx.now())
@@ -66,6 +74,7 @@ def _large_delta(ctx: SyncContext, spec: BulkSpec) -> bool:
 def _run(ctx: SyncContext, spec: BulkSpec, write: Write) -> None:
     ctx.facts["path"] = "bulk"
     while True:
+        ctx.check_deadline()
         state: State = dict(ctx.checkpoint.bulk or {})
         stage = state.get("stage")
         if stage == "paged":
@@ -73,23 +82,44 @@ def _run(ctx: SyncContext, spec: BulkSpec, write: Write) -> None:
         if stage == "done":
             finish_phase(ctx, "main")
             return
-        if stage in ("start", "requesting"):
-            state = _start(ctx, spec, state)
-        elif stage == "running":
-            state = _await(ctx, state)
-        elif stage == "ingest":
-            state = ingest(ctx, spec, write, state)
-            if state["stage"] == "paged":
-                state = _paged(ctx, state, str(state.get("reason")))
-        elif stage == "refetch":
-            refetch(ctx, spec, write)
-            state = {**state, "stage": "done"}
+        try:
+            state = _step(ctx, spec, write, state)
+        except ShopifyAccessDenied:
+            state = _deny(ctx, state)  # the bulk API itself refused (Partner Dashboard switch)
+        except ShopifyQueryError as error:
+            state = _paged(ctx, state, f"bulk operations unavailable: {error.message}")
         ctx.checkpoint.bulk = state
         ctx.save_progress()
 
 
+def _step(ctx: SyncContext, spec: BulkSpec, write: Write, state: State) -> State:
+    stage = state["stage"]
+    if stage in ("start", "requesting"):
+        return _start(ctx, spec, state)
+    if stage == "running":
+        if int(state.get("gone", 0)) > MAX_GONE:
+            return _rerun(ctx, state, "LOST", "the export's URL kept failing")
+        return _await(ctx, state)
+    if stage == "ingest":
+        url = _export_url(ctx, state)
+        if url is None:
+            return _rerun(ctx, state, "LOST", "the bulk operation's export is gone")
+        state = ingest(ctx, spec, write, state, url)
+        return _paged(ctx, state, str(state.get("reason"))) if state["stage"] == "paged" else state
+    refetch(ctx, spec, write)
+    return {**state, "stage": "done"}
+
+
+def _export_url(ctx: SyncContext, state: State) -> str | None:
+    """The operation's (fresh) result URL: read each time, never kept in the checkpoint."""
+    operation = operations.status(ctx, state["id"])
+    if operation is None:
+        return None
+    return operation.partial_data_url if state.get("partial") else operation.url
+
+
 def _start(ctx: SyncContext, spec: BulkSpec, state: State) -> State:
-    """Adopt our operation if one runs already; else take a shop slot and start one."""
+    """Adopt our operation if Shopify runs it already; else take a shop slot and start one."""
     runtime: BulkRuntime = ctx.bulk
     query = spec.query(ctx.search_filter())
     adopted = _adopt(ctx, query, state)
@@ -97,44 +127,71 @@ def _start(ctx: SyncContext, spec: BulkSpec, state: State) -> State:
         return _started(ctx, state, adopted)
     while not runtime.take_slot(ctx.store.shop_domain, ctx.run_id):
         pause(ctx, BUSY_RETRY_SECONDS)
-    # Recorded first: a crash after Shopify accepted finds and adopts the operation.
-    ctx.checkpoint.bulk = {**state, "stage": "requesting", "requestedAt": ctx.now().isoformat()}
-    ctx.save_progress()
-    while True:
+    if state.get("stage") != "requesting":
+        # Recorded first: a crash after Shopify accepted finds and adopts the operation.
+        state = {**state, "stage": "requesting", "requestedAt": ctx.now().isoformat()}
+        ctx.checkpoint.bulk = state
+        ctx.save_progress()
+    for attempt in range(1, 10**6):
         try:
             return _started(ctx, state, operations.start(ctx, query))
         except BulkBusy:
-            # Another app instance or a stray of ours holds Shopify's slots: wait, never fail.
-            pause(ctx, BUSY_RETRY_SECONDS)
+            pass  # another deployment, or an export of ours whose answer was lost: wait
         except BulkRefused as refused:
             runtime.free_slot()
             return _paged(ctx, state, refused.message)
+        except ShopifyError as error:
+            if isinstance(error, ShopifyQueryError):
+                raise
+            log.warning("%s %s: starting the export failed: %s", ctx.store.client_key,
+                        ctx.resource, error.message)  # fmt: skip
+        pause(ctx, BUSY_RETRY_SECONDS)
+        if attempt % ADOPT_EVERY == 1:
+            found = _adopt(ctx, query, state)
+            if found is not None:
+                return _started(ctx, state, found)
+    raise AssertionError("unreachable")
 
 
 def _started(ctx: SyncContext, state: State, operation: operations.Operation) -> State:
     ctx.facts.update(bulkOperationId=operation.id, bulkStatus=operation.status, objectCount=0)
-    started = {key: value for key, value in state.items() if key != "requestedAt"}
-    return {**started, "stage": "running", "id": operation.id}
+    kept = {key: value for key, value in state.items() if key in ("reruns",)}
+    return {**kept, "stage": "running", "id": operation.id}
 
 
 def _normal(query: str | None) -> str:
     return re.sub(r"\s+", " ", query or "").strip()
 
 
-def _adopt(ctx: SyncContext, query: str, state: State) -> operations.Operation | None:
-    """A running operation with our exact query (a dead delivery's or a dead job's), if any.
+def _created(operation: operations.Operation) -> datetime | None:
+    try:
+        return datetime.fromisoformat(str(operation.created_at))
+    except ValueError:
+        return None
 
-    After a crash between starting and recording one, a finished one counts too.
+
+def _adopt(ctx: SyncContext, query: str, state: State) -> operations.Operation | None:
+    """An operation of this run that Shopify has (a dead delivery's, or one whose answer was
+    lost): our exact query, created after this run (or its request) began.
+
+    Never an older one: an export taken before the run started could miss objects written
+    since, which the sweep would then tombstone.
     """
-    wanted = _normal(query)
-    found = operations.find(ctx, "status:RUNNING") + operations.find(ctx, "status:CREATED")
+    floor = ctx.run_started
+    if state.get("requestedAt"):
+        floor = max(floor, datetime.fromisoformat(state["requestedAt"]) - timedelta(seconds=2))
+    since = f"created_at:>='{floor.strftime('%Y-%m-%dT%H:%M:%SZ')}'"
+    statuses = ["RUNNING", "CREATED"]
     if state.get("stage") == "requesting":
-        found += operations.find(ctx, "status:COMPLETED")
-    for operation in found:
-        if _normal(operation.query) == wanted:
-            log.info("%s %s: adopting bulk operation %s", ctx.store.client_key, ctx.resource,
-                     operation.id)  # fmt: skip
-            return operation
+        statuses.append("COMPLETED")  # it may have finished while we were down
+    wanted = _normal(query)
+    for status in statuses:
+        for operation in operations.find(ctx, f"status:{status} {since}"):
+            created = _created(operation)
+            if _normal(operation.query) == wanted and created is not None and created >= floor:
+                log.info("%s %s: adopting bulk operation %s", ctx.store.client_key,
+                         ctx.resource, operation.id)  # fmt: skip
+                return operation
     return None
 
 
@@ -146,6 +203,7 @@ def _await(ctx: SyncContext, state: State) -> State:
     while True:
         operation = operations.status(ctx, state["id"])
         if operation is None:
+            runtime.free_slot()
             return _rerun(ctx, state, "LOST", "the bulk operation vanished")
         ctx.facts.update(bulkStatus=operation.status, objectCount=operation.object_count)
         if operation.finished:
@@ -163,20 +221,29 @@ def _after(ctx: SyncContext, state: State, operation: operations.Operation) -> S
     if operation.status == "COMPLETED":
         if ctx.bulk.denied:
             ctx.bulk.note_client({"bulkFallback": None})  # bulk works again for this shop
-        if not operation.url:
+        if operation.url:
+            return _ingest_from(state, operation, partial=False)
+        if operation.object_count == 0:
             return {**state, "stage": "refetch"}  # nothing matched
-        return {**state, "stage": "ingest", "url": operation.url, "offset": 0, "lines": 0}
+        return _rerun(ctx, state, "LOST", "the completed export has no URL")
     if operation.status == "FAILED" and code == "ACCESS_DENIED":
         return _deny(ctx, state)
     if operation.status == "FAILED":
         reason = f"bulk operation failed ({code or 'no error code'})"
         if operation.partial_data_url:
-            return {**state, "stage": "ingest", "url": operation.partial_data_url, "offset": 0,
-                    "lines": 0, "then": "paged",
+            return {**_ingest_from(state, operation, partial=True), "then": "paged",
                     "reason": f"{reason}: partial data ingested, the rest paged"}  # fmt: skip
         return _paged(ctx, state, reason)
     reason = "expired" if operation.status == "EXPIRED" else "canceled by someone else"
     return _rerun(ctx, state, operation.status, f"bulk operation {reason}")
+
+
+def _ingest_from(state: State, operation: operations.Operation, *, partial: bool) -> State:
+    """Ingest this operation's file; a URL re-read for the same operation keeps its place."""
+    same = state.get("ingestOf") == operation.id
+    return {**state, "stage": "ingest", "partial": partial, "ingestOf": operation.id,
+            "offset": state.get("offset", 0) if same else 0,
+            "lines": state.get("lines", 0) if same else 0}  # fmt: skip
 
 
 def _rerun(ctx: SyncContext, state: State, why: str, reason: str) -> State:
@@ -184,6 +251,7 @@ def _rerun(ctx: SyncContext, state: State, why: str, reason: str) -> State:
     if reruns > MAX_RERUNS.get(why, 1):
         return _paged(ctx, state, f"{reason} {reruns - 1} time(s)")
     log.info("%s %s: %s; starting it again", ctx.store.client_key, ctx.resource, reason)
+    _forget_counts(ctx, state)
     return {"stage": "start", "reruns": reruns}
 
 
@@ -195,6 +263,7 @@ def _deny(ctx: SyncContext, state: State) -> State:
     ctx.bulk.note_client(
         {"bulkFallback": {"fallbackReason": reason, "since": now, "retryAt": retry_at}}
     )
+    ctx.bulk.free_slot()
     return _paged(ctx, state, reason)
 
 
@@ -202,4 +271,14 @@ def _paged(ctx: SyncContext, state: State, reason: str) -> State:
     log.warning("%s %s: paged instead of bulk: %s", ctx.store.client_key, ctx.resource, reason)
     ctx.facts["fallbackReason"] = reason
     ctx.collection(REFETCH).delete_many({"run": ctx.run_id})
+    _forget_counts(ctx, state)
     return {"stage": "paged", "reason": reason, "reruns": state.get("reruns", 0)}
+
+
+def _forget_counts(ctx: SyncContext, state: State) -> None:
+    """An export read (in part) and then read again, or followed by pages, would count its
+    objects twice (what this run wrote counts as its upserts once more): start again."""
+    if state.get("lines"):
+        for name in COUNTED:
+            ctx.totals[name] = 0
+            ctx.counts.pop(name, None)

@@ -26,6 +26,19 @@ FACTS = (
 )  # fmt: skip
 
 
+def has_all(node: Node, connection: tuple[str, ...], count: tuple[str, ...]) -> bool:
+    """The assembled `connection` holds at least as many nodes as the selected `count` says
+    (`productsCount` stops at 10,000 on Shopify: "at least" is the safe reading)."""
+    holder: Any = node
+    for key in connection:
+        holder = holder.get(key) if isinstance(holder, dict) else None
+    total: Any = node
+    for key in count:
+        total = total.get(key) if isinstance(total, dict) else None
+    have = len(holder.get("nodes", [])) if isinstance(holder, dict) else 0
+    return not isinstance(total, int) or have >= total
+
+
 @dataclass(frozen=True)
 class BulkSpec:
     """One resource's export: its root connection, the node's fields, where children go."""
@@ -39,6 +52,8 @@ class BulkSpec:
     refetch_path: tuple[str, ...] = ()
     # `productsCount`-style root field: sizes an incremental delta (None: always paged).
     count_root: str | None = None
+    # Whether an assembled node holds all its children (from the counts it selects).
+    complete: Callable[[Node], bool] = lambda _node: True
 
     def query(self, search: str | None) -> str:
         """The bulk query text; a search filter goes in as a GraphQL string literal."""

@@ -105,7 +105,12 @@ class SyncContext:
         return page_size(query, variables, self.budget())
 
     def query(
-        self, query: str, variables: dict[str, Any], *, cost: int | None = None
+        self,
+        query: str,
+        variables: dict[str, Any],
+        *,
+        cost: int | None = None,
+        attempts: int | None = None,
     ) -> dict[str, Any]:
         """Run a query at its estimated (or given) cost, refreshing our leases while waiting."""
         return self.client.query(
@@ -115,6 +120,7 @@ class SyncContext:
             cost=requested_cost(query, variables) if cost is None else cost,
             stats=self.stats,
             on_wait=self._waiting,
+            attempts=attempts,
         )
 
     def _waiting(self) -> None:
@@ -151,7 +157,7 @@ class SyncContext:
             raise Superseded()
 
     def save_progress(self, *, pages: int = 0) -> None:
-        """Write counters and the checkpoint to the job in one update, then check the time."""
+        """Write counters and the checkpoint to the job in one update; keep the leases."""
         taken = self.stats.take()
         self.count(pages=pages, points=taken.points, throttleWaits=taken.throttle_waits,
                    retries=taken.retries)  # fmt: skip

@@ -53,13 +53,13 @@ end
 return 0
 """
 MS = 1000
+# A (store, resource) lock lives from enqueue to the end of the sync, refreshed while it
+# runs; longer than any message's time limit so a queued sync is never enqueued twice.
+LOCK_TTL_SECONDS = 3 * 3600.0
 
 
 def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
-# A (store, resource) lock lives from enqueue to the end of the sync, refreshed while it
-# runs; longer than any message's time limit so a queued sync is never enqueued twice.
-LOCK_TTL_SECONDS = 3 * 3600.0
 
 
 class Coordinator:

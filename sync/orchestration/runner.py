@@ -8,19 +8,15 @@ checkpoint. The last resource to end ends the job.
 from __future__ import annotations
 
 import logging
-import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
 from enum import Enum
 
 from config_db.errors import NotFound, ShopsyncError
 from config_db.mongo import MongoDocument
 from config_db.secrets import SecretDecryptionError
 from sync.auth.scopes import SCOPES_FIELDS, missing_for, record_scopes, scopes_from
-from sync.broker import ShutdownNotice
-from sync.bulk.runtime import FACTS, BulkRuntime
 from sync.errors import (
     ClientNotActive,
     ShopifyAccessDenied,
@@ -29,12 +25,13 @@ from sync.errors import (
     ShopifyUnavailable,
     StoreCircuitOpen,
 )
-from sync.orchestration.context import Checkpoint, SliceExpired, Superseded, SyncContext
+from sync.orchestration.context import SliceExpired, Superseded
 from sync.orchestration.jobs import TERMINAL, JobStore, utcnow
+from sync.orchestration.run_context import active_client, build_context, credentials
 from sync.orchestration.state import SyncState
 from sync.resources.registry import RESOURCES
 from sync.runtime import SyncServices
-from sync.shopify.client import CallStats, StoreCredentials, graphql_url
+from sync.shopify.client import CallStats, StoreCredentials
 
 log = logging.getLogger(__name__)
 SHOP_QUERY = (
@@ -60,26 +57,6 @@ class Wait:
     until: float
 
 
-def credentials(services: SyncServices, client: MongoDocument) -> StoreCredentials:
-    """The store's endpoint and its token source (refreshed ahead of expiry, and on 401)."""
-    return StoreCredentials(
-        client_key=client["_id"],
-        shop_domain=client["shopDomain"],
-        graphql_url=graphql_url(client["adminApiBaseUrl"], services.settings.shopify_api_version),
-        tokens=services.tokens.for_store(client["_id"]),
-    )
-
-
-def _active_client(services: SyncServices, client_key: str) -> MongoDocument:
-    client = services.repository.get_client(client_key)
-    if client.get("status") != "active":
-        reason = client.get("statusReason") or ""
-        raise ClientNotActive(
-            f"client is {client.get('status')}" + (f": {reason}" if reason else "")
-        )
-    return client
-
-
 def start_job(
     services: SyncServices, client_key: str, job_id: str, send_resource: SendResource
 ) -> None:
@@ -90,7 +67,7 @@ def start_job(
         return
     jobs.mark_running(job_id)
     try:
-        store = credentials(services, _active_client(services, client_key))
+        store = credentials(services, active_client(services, client_key))
         granted = refresh_shop_info(services, store)
     except (ShopifyAuthError, SecretDecryptionError) as error:
         _needs_auth(services, client_key, error.message)
@@ -210,7 +187,7 @@ def _run_locked(
 ) -> Outcome | Wait:
     client_key, job_id = job["clientKey"], job["_id"]
     try:
-        ctx = _context(services, jobs, job, resource, runner)
+        ctx = build_context(services, jobs, job, resource, runner)
         RESOURCES[resource](ctx, services.downloader)
         ctx.save_progress()  # counts of the last steps (sweeps) not yet written
     except SliceExpired:
@@ -271,69 +248,3 @@ def _end(
     services.coordinator.unlock(job["clientKey"], resource, job_id)
     jobs.resource_finished(job_id, resource, status, error)
     return Outcome.DONE
-
-
-def _context(
-    services: SyncServices, jobs: JobStore, job: MongoDocument, resource: str, runner: str
-) -> SyncContext:
-    client_key, job_id = job["clientKey"], job["_id"]
-    client = _active_client(services, client_key)
-    store = credentials(services, client)
-    store_db = services.databases.get(client_key)
-    state = SyncState(store_db).get(resource)
-    progress = job["resources"][resource]
-    mode = progress.get("mode") or job["mode"]
-    if mode == "incremental" and state.get("cursor") is None:
-        mode = "full"  # nothing to be incremental from yet
-    job = jobs.resource_started(job_id, resource, mode, delivery=runner)
-    progress = job["resources"][resource]
-    run_started = progress["startedAt"]
-    if progress.get("checkpoint") is None:
-        SyncState(store_db).started(resource, mode, run_started)
-    since = None
-    if mode == "incremental":
-        since = state["cursor"] - timedelta(seconds=services.settings.lookback_seconds)
-
-    def renew() -> bool:
-        return services.coordinator.refresh(
-            client_key, resource, job_id, f"{job_id}:{resource}", runner
-        )
-
-    def active_check() -> None:
-        _active_client(services, client_key)
-
-    return SyncContext(
-        settings=services.settings,
-        client=services.shopify,
-        store=store,
-        store_db=store_db,
-        job_id=job_id,
-        resource=resource,
-        mode=mode,
-        since=since,
-        run_started=run_started,
-        checkpoint=Checkpoint.load(progress.get("checkpoint")),
-        deadline=time.monotonic() + services.settings.sync_slice_seconds,
-        renew=renew,
-        active_check=active_check,
-        stopping=ShutdownNotice.stopping.is_set,
-        delivery=runner,
-        totals={
-            name: value
-            for name, value in progress.items()
-            if isinstance(value, int) and not isinstance(value, bool) and name not in FACTS
-        },
-        facts={"path": "paged"} | {name: progress[name] for name in FACTS if name in progress},
-        bulk=_bulk_runtime(services, client),
-    )
-
-
-def _bulk_runtime(services: SyncServices, client: MongoDocument) -> BulkRuntime:
-    client_key = client["_id"]
-    return BulkRuntime(
-        http=services.http,
-        coordinator=services.coordinator,
-        slots=services.settings.bulk_slots,
-        denied=client.get("bulkFallback"),
-        note_client=lambda fields: services.repository.note_client(client_key, fields),
-    )

@@ -6,7 +6,7 @@ from typing import Any
 
 from config_db.mongo import MongoDocument
 from sync.bulk.path import main_phase
-from sync.bulk.runtime import BulkSpec
+from sync.bulk.runtime import BulkSpec, has_all
 from sync.orchestration.context import SyncContext
 from sync.orchestration.paging import pages, rest_of
 from sync.resources.deletions import apply_deletion_events, sweep_unseen
@@ -45,6 +45,7 @@ BULK = BulkSpec(
     refetch_query=COLLECTION_QUERY,
     refetch_path=("collection",),
     count_root="collectionsCount",
+    complete=lambda node: has_all(node, ("products",), ("productsCount", "count")),
 )
 MORE_MEMBERS_QUERY = """
 query CollectionProducts($id: ID!, $first: Int!, $after: String) {

@@ -6,7 +6,7 @@ from typing import Any
 
 from config_db.mongo import MongoDocument
 from sync.bulk.path import main_phase
-from sync.bulk.runtime import BulkSpec
+from sync.bulk.runtime import BulkSpec, has_all
 from sync.orchestration.context import SyncContext
 from sync.orchestration.paging import pages, rest_of
 from sync.resources.deletions import mark_listed, sweep_unseen
@@ -90,6 +90,9 @@ BULK = BulkSpec(
     refetch_query=DISCOUNT_QUERY,
     refetch_path=("discountNode",),
     count_root="discountNodesCount",
+    complete=lambda node: has_all(
+        node, ("discount", "codes"), ("discount", "codesCount", "count")
+    ),
 )
 
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from config_db.mongo import MongoDocument
 from sync.bulk.path import main_phase
-from sync.bulk.runtime import BulkSpec
+from sync.bulk.runtime import BulkSpec, has_all
 from sync.orchestration.context import SyncContext
 from sync.orchestration.paging import pages, rest_of
 from sync.resources.deletions import apply_deletion_events
@@ -61,6 +61,8 @@ BULK = BulkSpec(
     refetch_query=PRODUCT_QUERY,
     refetch_path=("product",),
     count_root="productsCount",
+    complete=lambda node: has_all(node, ("variants",), ("variantsCount", "count"))
+    and has_all(node, ("media",), ("mediaCount", "count")),
 )
 MORE_VARIANTS_QUERY = f"""
 query ProductVariants($id: ID!, $first: Int!, $after: String) {{
@@ -173,7 +175,11 @@ def forget_products(ctx: SyncContext, deleted: list[str]) -> None:
     if not deleted:
         return
     _drop_product_media(ctx, {"productId": {"$in": deleted}, "deleted": {"$ne": True}})
-    # Shopify drops deleted products from collections without touching the collection.
-    ctx.collection("collections").update_many(
-        {"productIds": {"$in": deleted}}, {"$pull": {"productIds": {"$in": deleted}}}
-    )
+    # Shopify drops deleted products from collections without touching the collection; the
+    # member count follows the list.
+    collections, gone = ctx.collection("collections"), set(deleted)
+    for found in collections.find({"productIds": {"$in": deleted}}, {"productIds": 1}):
+        kept = [member for member in found["productIds"] if member not in gone]
+        collections.update_one(
+            {"_id": found["_id"]}, {"$set": {"productIds": kept, "memberCount": len(kept)}}
+        )

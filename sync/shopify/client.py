@@ -92,6 +92,9 @@ def graphql_url(admin_api_base_url: str, api_version: str) -> str:
 
 def build_http_client(settings: Settings) -> httpx.Client:
     """The process's shared HTTP client: keep-alive pool, explicit timeouts."""
+    # httpx logs every request's URL at INFO; a bulk export's URL is a signed link to the
+    # whole store's data, so its logger speaks only of warnings.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     timeout = httpx.Timeout(
         settings.shopify_read_timeout_seconds, connect=settings.shopify_connect_timeout_seconds
     )
@@ -135,9 +138,15 @@ class ShopifyClient:
         cost: int,
         stats: CallStats,
         on_wait: Callable[[], None] | None = None,
+        attempts: int | None = None,
     ) -> dict[str, Any]:
-        """Run one query and return its `data`; waits, retries or raises a ShopifyError."""
+        """Run one query and return its `data`; waits, retries or raises a ShopifyError.
+
+        `attempts` bounds the tries on 5xx and timeouts (1 for a mutation that must not run
+        twice: Shopify may have done it before the answer was lost).
+        """
         failures = throttle_waits = 0
+        max_attempts = attempts or self._max_attempts
         renewed = False
         while True:
             probe = self._breaker.check(store.client_key) if self._breaker else NO_PROBE
@@ -166,7 +175,7 @@ class ShopifyClient:
                 failures += 1
                 if self._breaker is not None:
                     self._breaker.failure(store.client_key, probe)  # raises once it opens
-                if failures >= self._max_attempts:
+                if failures >= max_attempts:
                     raise ShopifyUnavailable(
                         f"{store.shop_domain}: {retryable} after {failures} attempts"
                     ) from None

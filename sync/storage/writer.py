@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -14,6 +15,7 @@ from config_db.mongo import MongoDocument
 from stores.naming import HASH_FIELD, RUN_FIELD, WRITTEN_FIELD
 from sync.storage.documents import content_hash
 
+log = logging.getLogger(__name__)
 DUPLICATE_KEY = 11000
 
 
@@ -36,9 +38,17 @@ def _unchanged_guard(document: MongoDocument, stored: MongoDocument | None) -> d
 
     Equalities only, no `$or`: SecantusDB scans the whole collection for a top-level `$or`
     beside `_id` (250 guarded upserts into 5,000 documents: 20 s, against 0.1 s). A missing
-    field matches `None`; a document written meanwhile makes the upsert hit its `_id`.
+    field matches `$exists: false` (an equality with None would be copied into an inserted
+    document); a document written meanwhile makes the upsert hit its `_id`.
     """
-    return {"_id": document["_id"], **{name: (stored or {}).get(name) for name in GUARDED}}
+    stored = stored or {}
+    return {
+        "_id": document["_id"],
+        **{
+            name: stored[name] if name in stored else {"$exists": False}
+            for name in GUARDED
+        },
+    }
 
 
 def _is_newer(stored: MongoDocument | None, document: MongoDocument) -> bool:
@@ -77,6 +87,9 @@ def write_documents(
             break
         raced = _write_once(collection, pending, counts, run_id, now, extra)
         pending = [document for document in pending if document["_id"] in raced]
+    if pending:
+        log.warning("%d documents of %s changed under every write attempt; not written",
+                    len(pending), collection.name)  # fmt: skip
     counts.rejected.update(document["_id"] for document in pending)
     counts.skipped += len(pending)
     counts.upserted = len(documents) - counts.skipped
