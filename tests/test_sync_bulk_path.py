@@ -129,3 +129,33 @@ def test_choose_paged_while_the_shop_is_denied_and_bulk_after_the_retry_time() -
     assert choose(_ctx(denied=denied, sync_path="bulk"), SPEC) == {"stage": "start"}
     later = {**denied, "retryAt": NOW - timedelta(seconds=1)}
     assert choose(_ctx(denied=later), SPEC) == {"stage": "start"}
+
+
+def test_adopt_only_this_runs_operation_and_cancel_an_older_stray(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from sync.bulk import operations, path
+
+    query = "{ products { edges { node { id } } } }"
+    started = NOW - timedelta(minutes=1)
+
+    def op(number: int, created: datetime, text: str = query) -> Operation:
+        return Operation(id=f"gid://shopify/BulkOperation/{number}", status="RUNNING",
+                         query=f"  {text}\n", created_at=created.isoformat())  # fmt: skip
+
+    running = [op(1, started - timedelta(hours=2)), op(2, started + timedelta(seconds=5)),
+               op(3, started, text="{ files { edges { node { id } } } }")]  # fmt: skip
+    cancelled: list[str] = []
+    monkeypatch.setattr(operations, "find", lambda _ctx, search: running if "RUNNING" in search
+                        else [])  # fmt: skip
+    monkeypatch.setattr(operations, "cancel", lambda _ctx, gid: cancelled.append(gid))
+    ctx = _ctx()
+    ctx.run_started = started
+    # Given a stray of an earlier job, this run's own operation and another query's
+    adopted = path._adopt(ctx, query, {"stage": "start"})
+    # Then this run's is adopted, the earlier one cancelled, the other query left alone
+    assert adopted is not None and adopted.id.endswith("/2")
+    assert cancelled == ["gid://shopify/BulkOperation/1"]
+    # and with only the stray left, nothing is adopted
+    running[:] = [running[0]]
+    assert path._adopt(ctx, query, {"stage": "start"}) is None

@@ -50,7 +50,12 @@ def _assert_exact(faults: Faults, key: str, shop: Any, job: dict[str, Any]) -> N
         products = job["resources"]["products"]
         count = len(shop.snapshot("products"))
         assert (products["seen"], products["upserted"], products["skipped"]) == (count, count, 0)
-    assert faults.leftover_keys() == []  # nothing left locked
+    # Nothing left locked: a delivery from before a Redis outage, superseded meanwhile, may
+    # hold its run's claim and lock until its next checkpoint (seconds), then lets go.
+    deadline = time.monotonic() + 30
+    while faults.leftover_keys() and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert faults.leftover_keys() == []
 
 
 def test_worker_killed_mid_sync_resumes_within_the_heartbeat_and_a_minute(

@@ -175,23 +175,28 @@ def _adopt(ctx: SyncContext, query: str, state: State) -> operations.Operation |
     lost): our exact query, created after this run (or its request) began.
 
     Never an older one: an export taken before the run started could miss objects written
-    since, which the sweep would then tombstone.
+    since, which the sweep would then tombstone. An older one still running (a dead job's)
+    holds one of Shopify's five slots for nothing: it is cancelled. Other queries are left be.
     """
     floor = ctx.run_started
     if state.get("requestedAt"):
         floor = max(floor, datetime.fromisoformat(state["requestedAt"]) - timedelta(seconds=2))
-    since = f"created_at:>='{floor.strftime('%Y-%m-%dT%H:%M:%SZ')}'"
-    statuses = ["RUNNING", "CREATED"]
-    if state.get("stage") == "requesting":
-        statuses.append("COMPLETED")  # it may have finished while we were down
     wanted = _normal(query)
-    for status in statuses:
-        for operation in operations.find(ctx, f"status:{status} {since}"):
-            created = _created(operation)
-            if _normal(operation.query) == wanted and created is not None and created >= floor:
-                log.info("%s %s: adopting bulk operation %s", ctx.store.client_key,
-                         ctx.resource, operation.id)  # fmt: skip
-                return operation
+    found = operations.find(ctx, "status:RUNNING") + operations.find(ctx, "status:CREATED")
+    if state.get("stage") == "requesting":  # it may have finished while we were down
+        since = f"created_at:>='{floor.strftime('%Y-%m-%dT%H:%M:%SZ')}'"
+        found += operations.find(ctx, f"status:COMPLETED {since}")
+    ours = [op for op in found if _normal(op.query) == wanted and _created(op) is not None]
+    for operation in ours:
+        if operation.status in operations.RUNNING and _created(operation) < floor:  # type: ignore[operator]
+            log.warning("%s %s: cancelling stray bulk operation %s", ctx.store.client_key,
+                        ctx.resource, operation.id)  # fmt: skip
+            operations.cancel(ctx, operation.id)
+    for operation in ours:
+        if _created(operation) >= floor:  # type: ignore[operator]
+            log.info("%s %s: adopting bulk operation %s", ctx.store.client_key,
+                     ctx.resource, operation.id)  # fmt: skip
+            return operation
     return None
 
 

@@ -143,14 +143,16 @@ class Coordinator:
         """Extend the lock, the slot and the run while work goes on.
 
         Each is taken again when missing (Redis came back empty). False when another delivery
-        has taken the run over: this one must stop.
+        has taken the run over: this one must stop, and touches neither the lock nor the slot
+        (the run may have ended meanwhile: a lock taken again then would outlive its job).
         """
+        if runner is not None:
+            key = self._run_key(owner, resource)
+            if not self._acquire(keys=[key], args=[runner, self._lease_ms]):
+                return False
         self._acquire(keys=[self._lock_key(client_key, resource)], args=[owner, self._lock_ms])
         self.take_slot(client_key, holder)
-        if runner is None:
-            return True
-        key = self._run_key(owner, resource)
-        return bool(self._acquire(keys=[key], args=[runner, self._lease_ms]))
+        return True
 
     def _run_key(self, job_id: str, resource: str) -> str:
         return f"{self._prefix}run:{job_id}:{resource}"
