@@ -1,6 +1,7 @@
 """Bulk operations: JSONL ingest speed and memory, and a full sync bulk against paged.
 
     python -m bench.bulk_sync [--lines 100000,1000000] [--products 5000] [--skip-sync]
+        [--paths bulk,paged]
 
 Ingest: a products export (parents, 6 variants each, every 5th parent's first child before
 it) served over HTTP from a file, streamed and assembled in a child process (its peak RSS is
@@ -201,7 +202,7 @@ def main() -> None:
     parser.add_argument("--lines", default="100000,1000000")
     parser.add_argument("--products", type=int, default=5000)
     parser.add_argument("--skip-sync", action="store_true")
-    parser.add_argument("--skip-paged", action="store_true")
+    parser.add_argument("--paths", default="bulk,paged", help="which full syncs to run")
     parser.add_argument("--child-url", help=argparse.SUPPRESS)
     parser.add_argument("--child-mongo", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -215,10 +216,11 @@ def main() -> None:
         mongo_uri = f"mongodb://127.0.0.1:{mongo.port}"
         try:
             print("JSONL ingest ...", flush=True)
-            ingest = ingest_rows([int(n) for n in args.lines.split(",")], mongo_uri, work)
+            sizes = [int(n) for n in args.lines.split(",") if n]
+            ingest = ingest_rows(sizes, mongo_uri, work) if sizes else []
             syncs = []
             if not args.skip_sync:
-                for path in ("bulk",) + (() if args.skip_paged else ("paged",)):
+                for path in args.paths.split(","):
                     print(f"full sync, {path} ...", flush=True)
                     syncs.append(sync_row(work, mongo_uri, f"redis://127.0.0.1:{redis.port}/0",
                                           args.products, path))  # fmt: skip
@@ -226,9 +228,10 @@ def main() -> None:
         finally:
             redis.stop()
             mongo.stop()
-    print()
-    print(table(["lines", "MongoDB writes", "lines/s", "seconds", "RSS at 50k lines (MB)",
-                 "peak RSS (MB)", "parents fetched again"], ingest))  # fmt: skip
+    if ingest:
+        print()
+        print(table(["lines", "MongoDB writes", "lines/s", "seconds", "RSS at 50k lines (MB)",
+                     "peak RSS (MB)", "parents fetched again"], ingest))  # fmt: skip
     if syncs:
         print()
         print(table(["path", "status", "products", "wall s", "points (job)", "requests (fake)",
