@@ -15,7 +15,7 @@ from sync.orchestration.paging import pages
 from sync.resources.deletions import mark_listed
 from sync.storage.documents import convert_timestamps
 from sync.storage.downloads import Downloader
-from sync.storage.media_store import MEDIA, media_document, store_media
+from sync.storage.media_store import MEDIA, fetch_missing, media_document, store_media
 from sync.storage.writer import unseen_query
 
 FILES_QUERY = """
@@ -85,3 +85,4 @@ def sync(ctx: SyncContext, downloader: Downloader) -> None:
     if ctx.mode == "incremental":
         mark_listed(ctx, "files", MEDIA)
     _sweep_library(ctx)
+    ctx.count(downloaded=fetch_missing(ctx, downloader, {"inFilesLibrary": True}))

@@ -12,7 +12,7 @@ from sync.orchestration.paging import pages, rest_of
 from sync.resources.deletions import apply_deletion_events
 from sync.storage.documents import convert_timestamps
 from sync.storage.downloads import Downloader
-from sync.storage.media_store import MEDIA, media_document, store_media
+from sync.storage.media_store import MEDIA, fetch_missing, media_document, store_media
 from sync.storage.writer import sweep, unseen_query, write_documents
 
 NAME = "products"
@@ -168,6 +168,8 @@ def sync(ctx: SyncContext, downloader: Downloader) -> None:
             deleted=sweep(products, run_id=ctx.run_id, run_started=ctx.run_started, now=ctx.now())
         )
     forget_products(ctx, deleted)
+    missing = fetch_missing(ctx, downloader, {"productId": {"$exists": True}})
+    ctx.count(mediaDownloaded=missing)
 
 
 def forget_products(ctx: SyncContext, deleted: list[str]) -> None:

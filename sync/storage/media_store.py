@@ -82,6 +82,30 @@ def store_media(
         media_claims.release(ctx.store_db, list(claimed), owner)
 
 
+def fetch_missing(ctx: SyncContext, downloader: Downloader, scope: dict[str, Any]) -> int:
+    """Download the bytes of live media in `scope` that have none and no recorded error.
+
+    Normally none: a crash (or a MongoDB that lost an acknowledged write) between writing a
+    document and attaching its bytes leaves one behind after its page was checkpointed.
+    """
+    missing = list(
+        ctx.collection(MEDIA).find(
+            {**scope, "deleted": False, "gridfsId": {"$exists": False},
+             "downloadError": {"$exists": False}, "sourceUrl": {"$type": "string"}},
+        ).limit(1000)
+    )  # fmt: skip
+    if not missing:
+        return 0
+    before = {doc["_id"]: doc for doc in missing}
+    owner = ctx.run_id
+    claimed = media_claims.claim(ctx.store_db, list(before), owner, ctx.now())
+    try:
+        downloaded, _failed = _download_claimed(ctx, downloader, missing, claimed, before)
+    finally:
+        media_claims.release(ctx.store_db, list(claimed), owner)
+    return downloaded
+
+
 def _still_wanted(
     ctx: SyncContext, wanted: list[MongoDocument], claimed: set[Any], before: dict[Any, Any]
 ) -> list[MongoDocument]:
