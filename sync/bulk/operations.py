@@ -56,7 +56,6 @@ class Operation:
     partial_data_url: str | None = None
     query: str | None = None
     created_at: str | None = None
-    completed_at: str | None = None
 
     @classmethod
     def parse(cls, node: dict[str, Any]) -> Operation:
@@ -69,7 +68,6 @@ class Operation:
             partial_data_url=node.get("partialDataUrl"),
             query=node.get("query"),
             created_at=node.get("createdAt"),
-            completed_at=node.get("completedAt"),
         )
 
     @property

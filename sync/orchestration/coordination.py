@@ -58,10 +58,6 @@ MS = 1000
 LOCK_TTL_SECONDS = 3 * 3600.0
 
 
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
-
-
 class Coordinator:
     """Resource locks and store slots for the sync engine."""
 
@@ -124,11 +120,6 @@ class Coordinator:
 
     def free_bulk_slot(self, shop_domain: str, holder: str) -> None:
         self._client.zrem(f"{self._prefix}bulkslots:{shop_domain}", holder)
-
-    def bulk_slot_holders(self, shop_domain: str) -> list[str]:
-        """Who holds the shop's bulk slots now (for tests and operators)."""
-        key = f"{self._prefix}bulkslots:{shop_domain}"
-        return [_text(member) for member in self._client.zrange(key, 0, -1)]  # type: ignore[arg-type]
 
     def wake_bulk(self, operation_id: str, status: str, ttl_seconds: int = 3600) -> None:
         """Record that Shopify said `operation_id` finished (the bulk_operations/finish hook)."""
