@@ -14,6 +14,7 @@ from flask import Flask, Response, jsonify
 from pymongo import MongoClient
 
 from config_db import api as config_api
+from config_db.body_limit import ChunkedBodyLimit
 from config_db.mongo import MongoConnection, MongoDocument
 from config_db.openapi import build_document
 from config_db.repository import build_repository
@@ -24,6 +25,7 @@ from config_db.web import (
     ConfigContext,
     register_error_handlers,
     require_api_key,
+    require_json_body,
 )
 from stores import api as stores_api
 from stores.queries import StoreQueries
@@ -33,6 +35,7 @@ VERSION = "0.1.0"
 LOG_FORMAT = "%(asctime)s %(levelname)s [%(process)d] %(name)s: %(message)s"
 # The config POST tries webhook registration once, quickly; a worker retries failures.
 REGISTER_ATTEMPTS = 2
+WEBHOOK_PATH = "/webhooks/shopify"
 OPENAPI_SELF = {
     "get": {"summary": "This document", "security": [], "responses": {"200": {"description": "OK"}}}
 }
@@ -70,9 +73,22 @@ def create_app(
     _wire_sync_and_webhooks(app, services)
     register_error_handlers(app)
     app.before_request(require_api_key)
+    app.before_request(require_json_body)
+    app.wsgi_app = ChunkedBodyLimit(app.wsgi_app, _body_limits(settings))  # type: ignore[method-assign]
     _register_blueprints(app)
     services.repository.ensure_indexes_quietly()
     return app
+
+
+def _body_limits(settings: Settings) -> Callable[[str], int]:
+    """The largest body a path takes: webhooks have their own limit."""
+
+    def limit_for(path: str) -> int:
+        if path == WEBHOOK_PATH:
+            return settings.webhook_max_body_bytes
+        return settings.max_body_bytes
+
+    return limit_for
 
 
 def _wire_sync_and_webhooks(app: Flask, services: Any) -> None:

@@ -42,6 +42,11 @@ class NotFound(ConfigError):
     code = "not_found"
 
 
+class UnsupportedMediaType(ConfigError):
+    status = 415
+    code = "unsupported_media_type"
+
+
 class Conflict(ConfigError):
     status = 409
     code = "conflict"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hmac
-import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -16,7 +15,8 @@ from flask.json.provider import DefaultJSONProvider
 from pymongo.errors import PyMongoError
 from werkzeug.exceptions import HTTPException
 
-from config_db.errors import ShopsyncError, Unauthorized, ValidationFailed
+from config_db.errors import ShopsyncError, Unauthorized, UnsupportedMediaType, ValidationFailed
+from config_db.jsonsafe import parse_json
 from config_db.mongo import MongoConnection
 from config_db.repository import ConfigRepository
 from config_db.settings import Settings
@@ -24,6 +24,7 @@ from config_db.settings import Settings
 log = logging.getLogger(__name__)
 EXTENSION = "shopsync"
 PUBLIC_PATHS = frozenset({"/api/openapi.json"})
+WRITE_METHODS = frozenset({"POST", "PATCH", "PUT"})
 # Oversized bodies up to this size are read and dropped before answering 413; past it the
 # connection is simply closed after the answer.
 DRAIN_LIMIT_BYTES = 16 * 1024 * 1024
@@ -72,10 +73,7 @@ class ApiJSONProvider(DefaultJSONProvider):
 def read_json_object() -> dict[str, Any]:
     """The request body as a JSON object, or a 400 (413 past the size limit)."""
     raw = request.get_data(cache=True)
-    try:
-        payload = json.loads(raw) if raw else None
-    except (ValueError, UnicodeDecodeError, RecursionError):
-        raise ValidationFailed("the body is not valid JSON", field="body") from None
+    payload = parse_json(raw, field="body") if raw else None
     if not isinstance(payload, dict):
         raise ValidationFailed("the body must be a JSON object", field="body")
     return payload
@@ -140,6 +138,25 @@ def presented_api_key() -> str | None:
         return key
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+def require_json_body() -> None:
+    """Before every /api/* write: a body, if there is one, must be declared JSON (else 415)."""
+    if request.method not in WRITE_METHODS or not request.path.startswith("/api/"):
+        return
+    has_body = (request.content_length or 0) > 0 or "chunked" in request.headers.get(
+        "Transfer-Encoding", ""
+    ).lower()
+    if has_body and not _is_json(request.mimetype):
+        raise UnsupportedMediaType(
+            "Content-Type: a request body must be application/json", field="Content-Type"
+        )
+
+
+def _is_json(mimetype: str) -> bool:
+    return mimetype == "application/json" or (
+        mimetype.startswith("application/") and mimetype.endswith("+json")
+    )
 
 
 def require_api_key() -> None:

@@ -123,8 +123,10 @@ def gunicorn(
     name: str = "web",
     port: int | None = None,
     threads: int = 4,
+    access_log: bool = False,
 ) -> Service:
     port = port or free_port()
+    extra = ["--access-logfile", "-"] if access_log else []
     return Service(
         name,
         [
@@ -135,6 +137,7 @@ def gunicorn(
             str(workers),
             "--threads",
             str(threads),
+            *extra,
             "app:create_app()",
         ],
         log_dir,

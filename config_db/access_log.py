@@ -1,0 +1,62 @@
+"""Gunicorn's access log without secrets: no Basic-auth user, no secret-looking parameters.
+
+Gunicorn's default line carries the Basic-auth user (`%(u)s`) and the full request line with
+its query string (`%(r)s`); a client that puts `?api_key=` or an OAuth `code` in a URL would
+have it written to the log. This logger redacts them whatever `access_log_format` says.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+from urllib.parse import parse_qsl, urlencode
+
+from gunicorn.glogging import Logger
+
+REDACTED = "[redacted]"
+# A parameter whose name contains one of these is treated as a secret (case-insensitive).
+SECRET_PARAMETER = re.compile(
+    r"key|token|secret|passw|signature|hmac|code|auth|session|credential|jwt", re.IGNORECASE
+)
+# Header atoms `%({name}i)s` and environ atoms `%({name}e)s` that may hold a secret.
+SECRET_ATOM = re.compile(
+    r"^\{(authorization|x-api-key|cookie|proxy-authorization|x-shopify-hmac-sha256|"
+    r"shopify-hmac-sha256|x-shopify-access-token|http_authorization|http_x_api_key|"
+    r"http_cookie|http_proxy_authorization|http_x_shopify_hmac_sha256|"
+    r"http_x_shopify_access_token|query_string|raw_uri|request_uri)\}[ie]$",
+    re.IGNORECASE,
+)
+
+
+def redact_query(query: str) -> str:
+    """The query string with the value of every secret-looking parameter replaced."""
+    if not query:
+        return query
+    pairs = parse_qsl(query, keep_blank_values=True)
+    return urlencode(
+        [(name, REDACTED if SECRET_PARAMETER.search(name) else value) for name, value in pairs],
+        safe="[]",
+    )
+
+
+def redact_uri(uri: str) -> str:
+    path, mark, query = uri.partition("?")
+    return path + mark + redact_query(query) if mark else path
+
+
+class RedactingLogger(Logger):
+    """gunicorn's Logger; its access-log atoms never show a secret."""
+
+    def atoms(self, resp: Any, req: Any, environ: dict[str, Any], request_time: Any) -> Any:
+        atoms = super().atoms(resp, req, environ, request_time)
+        atoms["u"] = "-"
+        atoms["q"] = redact_query(str(environ.get("QUERY_STRING") or ""))
+        atoms["r"] = "{} {} {}".format(
+            environ.get("REQUEST_METHOD"),
+            redact_uri(str(environ.get("RAW_URI") or environ.get("PATH_INFO") or "")),
+            environ.get("SERVER_PROTOCOL"),
+        )
+        for name in list(atoms):
+            if SECRET_ATOM.match(name):
+                atoms[name] = REDACTED
+        return atoms
