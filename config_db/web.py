@@ -10,9 +10,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bson import ObjectId
+from bson.errors import BSONError
 from flask import Flask, Response, current_app, jsonify, request
 from flask.json.provider import DefaultJSONProvider
-from pymongo.errors import PyMongoError
+from pymongo.errors import DocumentTooLarge, PyMongoError
 from werkzeug.exceptions import HTTPException
 
 from config_db.errors import ShopsyncError, Unauthorized, UnsupportedMediaType, ValidationFailed
@@ -119,6 +120,17 @@ def _database_error(error: PyMongoError) -> tuple[Response, int]:
     )
 
 
+def _unstorable(error: BSONError) -> tuple[Response, int]:
+    # A value that passed validation but BSON cannot hold: the client's input, not an outage.
+    if isinstance(error, DocumentTooLarge):
+        return error_response(
+            413, {"code": "document_too_large", "message": "the document is too large to store"}
+        )
+    return error_response(
+        400, {"code": "unstorable_value", "message": "a value cannot be stored in MongoDB"}
+    )
+
+
 def _unexpected_error(error: Exception) -> tuple[Response, int]:
     log.error("unhandled %s on %s %s", type(error).__name__, request.method, request.path)
     return error_response(500, {"code": "internal_error", "message": "internal error"})
@@ -129,6 +141,7 @@ def register_error_handlers(app: Flask) -> None:
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(ShopsyncError, _shopsync_error)
     app.register_error_handler(PyMongoError, _database_error)
+    app.register_error_handler(BSONError, _unstorable)
     app.register_error_handler(Exception, _unexpected_error)
 
 

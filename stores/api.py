@@ -7,13 +7,14 @@ from typing import Any
 from flask import Blueprint, Response, current_app, jsonify, request
 
 from config_db.openapi import operation, path_param, query_param
+from stores.params import MAX_LIMIT, parse_include_deleted, parse_limit, parse_since
 from stores.queries import (
-    MAX_LIMIT,
+    Page,
     StoreQueries,
+    find_collection_products,
+    find_discount_codes,
     find_document,
     find_page,
-    parse_limit,
-    parse_since,
 )
 
 blueprint = Blueprint("stores", __name__)
@@ -24,19 +25,29 @@ _COLLECTION = path_param(
     "products, collections, blogs, articles, themedatas, media, discounts or webhookevents",
 )
 _ID = path_param("id", "Numeric id or URL-encoded Shopify GID")
+_LIMIT = query_param(
+    "limit", f"Page size, 1..{MAX_LIMIT}", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT}
+)
+_CURSOR = query_param(
+    "cursor", "nextCursor of the previous page, unchanged (else 400)", {"type": "string"}
+)
+_INCLUDE_DELETED = query_param("include_deleted", "Include tombstones", {"type": "boolean"})
 _LIST_PARAMS = [
     _COLLECTION,
-    query_param("limit", f"Page size, 1..{MAX_LIMIT}", {"type": "integer", "maximum": MAX_LIMIT}),
-    query_param("cursor", "nextCursor of the previous page", {"type": "string"}),
+    _LIMIT,
+    _CURSOR,
     query_param(
         "updated_since",
         "ISO-8601; only documents updated at or after it",
         {"type": "string", "format": "date-time"},
     ),
-    query_param("include_deleted", "Include tombstones", {"type": "boolean"}),
+    _INCLUDE_DELETED,
 ]
 _BY_KEY = path_param("clientKey", "The store's clientKey")
 _BY_SHOP = path_param("shopDomain", "The store's myshopify domain")
+_READ_ERRORS = (200, 400, 401, 404)
+_MEMBERS = "Products of a collection in membership order (tombstones skipped unless asked for)"
+_CODES = "Codes of a discount in stored order"
 OPENAPI_PATHS: dict[str, dict[str, Any]] = {
     "/api/stores/{clientKey}/{collection}": {
         "get": operation(
@@ -44,7 +55,15 @@ OPENAPI_PATHS: dict[str, dict[str, Any]] = {
         )
     },
     "/api/stores/{clientKey}/{collection}/{id}": {
-        "get": operation("One document", (200, 401, 404), params=[_BY_KEY, _COLLECTION, _ID])
+        "get": operation("One document", _READ_ERRORS, params=[_BY_KEY, _COLLECTION, _ID])
+    },
+    "/api/stores/{clientKey}/collections/{id}/products": {
+        "get": operation(
+            _MEMBERS, _READ_ERRORS, params=[_BY_KEY, _ID, _LIMIT, _CURSOR, _INCLUDE_DELETED]
+        )
+    },
+    "/api/stores/{clientKey}/discounts/{id}/codes": {
+        "get": operation(_CODES, _READ_ERRORS, params=[_BY_KEY, _ID, _LIMIT, _CURSOR])
     },
     "/api/shops/{shopDomain}/{collection}": {
         "get": operation(
@@ -55,7 +74,19 @@ OPENAPI_PATHS: dict[str, dict[str, Any]] = {
     },
     "/api/shops/{shopDomain}/{collection}/{id}": {
         "get": operation(
-            "One document, by shop domain", (200, 401, 404), params=[_BY_SHOP, _COLLECTION, _ID]
+            "One document, by shop domain", _READ_ERRORS, params=[_BY_SHOP, _COLLECTION, _ID]
+        )
+    },
+    "/api/shops/{shopDomain}/collections/{id}/products": {
+        "get": operation(
+            f"{_MEMBERS}, by shop domain",
+            _READ_ERRORS,
+            params=[_BY_SHOP, _ID, _LIMIT, _CURSOR, _INCLUDE_DELETED],
+        )
+    },
+    "/api/shops/{shopDomain}/discounts/{id}/codes": {
+        "get": operation(
+            f"{_CODES}, by shop domain", _READ_ERRORS, params=[_BY_SHOP, _ID, _LIMIT, _CURSOR]
         )
     },
 }
@@ -66,23 +97,49 @@ def queries() -> StoreQueries:
     return found
 
 
+def _answer(page: Page) -> Response:
+    return jsonify({"items": page.items, "nextCursor": page.next_cursor})
+
+
 def _page(client_key: str | None, shop_domain: str | None, collection: str) -> Response:
     args = request.args
-    include_deleted = args.get("include_deleted", "false").lower() in ("true", "1")
     page = find_page(
         queries().get_store_db(client_key, shop_domain),
         collection,
         limit=parse_limit(args.get("limit")),
         cursor=args.get("cursor") or None,
         updated_since=parse_since(args.get("updated_since")),
-        include_deleted=include_deleted,
+        include_deleted=parse_include_deleted(args.get("include_deleted")),
     )
-    return jsonify({"items": page.items, "nextCursor": page.next_cursor})
+    return _answer(page)
 
 
 def _one(client_key: str | None, shop_domain: str | None, collection: str, doc_id: str) -> Response:
     store_db = queries().get_store_db(client_key, shop_domain)
     return jsonify(find_document(store_db, collection, doc_id))
+
+
+def _members(client_key: str | None, shop_domain: str | None, collection_id: str) -> Response:
+    args = request.args
+    page = find_collection_products(
+        queries().get_store_db(client_key, shop_domain),
+        collection_id,
+        limit=parse_limit(args.get("limit")),
+        cursor=args.get("cursor") or None,
+        include_deleted=parse_include_deleted(args.get("include_deleted")),
+    )
+    return _answer(page)
+
+
+def _codes(client_key: str | None, shop_domain: str | None, discount_id: str) -> Response:
+    args = request.args
+    page = find_discount_codes(
+        queries().get_store_db(client_key, shop_domain),
+        discount_id,
+        limit=parse_limit(args.get("limit")),
+        cursor=args.get("cursor") or None,
+    )
+    return _answer(page)
 
 
 @blueprint.get("/api/stores/<client_key>/<collection>")
@@ -107,3 +164,29 @@ def shop_collection(shop_domain: str, collection: str) -> Response:
 def shop_document(shop_domain: str, collection: str, doc_id: str) -> Response:
     """One document, the store found from its shop domain."""
     return _one(None, shop_domain, collection, doc_id)
+
+
+# Werkzeug tries static path parts before variables, so `/collections/<id>/products` wins
+# over `/<collection>/<path:doc_id>` even for a GID, whose slashes arrive decoded.
+@blueprint.get("/api/stores/<client_key>/collections/<path:doc_id>/products")
+def store_collection_products(client_key: str, doc_id: str) -> Response:
+    """A page of a collection's products, in membership order."""
+    return _members(client_key, None, doc_id)
+
+
+@blueprint.get("/api/shops/<shop_domain>/collections/<path:doc_id>/products")
+def shop_collection_products(shop_domain: str, doc_id: str) -> Response:
+    """A page of a collection's products, the store found from its shop domain."""
+    return _members(None, shop_domain, doc_id)
+
+
+@blueprint.get("/api/stores/<client_key>/discounts/<path:doc_id>/codes")
+def store_discount_codes(client_key: str, doc_id: str) -> Response:
+    """A page of a discount's codes, in stored order."""
+    return _codes(client_key, None, doc_id)
+
+
+@blueprint.get("/api/shops/<shop_domain>/discounts/<path:doc_id>/codes")
+def shop_discount_codes(shop_domain: str, doc_id: str) -> Response:
+    """A page of a discount's codes, the store found from its shop domain."""
+    return _codes(None, shop_domain, doc_id)

@@ -19,7 +19,9 @@ def _asc(*fields: str, **options: object) -> IndexModel:
 _COMMON = [_asc("updatedAt"), _asc("deleted")]
 STORE_INDEXES: dict[str, list[IndexModel]] = {
     "products": [*_COMMON, _asc("handle")],
-    "collections": [*_COMMON, _asc("handle")],
+    # productIds (multikey): which collections list a product, asked after every product change.
+    "collections": [*_COMMON, _asc("handle"), _asc("productIds")],
+    "_collectionmembers": [_asc("collectionId", "index"), _asc("productIds")],
     "blogs": [*_COMMON, _asc("handle")],
     "articles": [*_COMMON, _asc("handle"), _asc("blogId")],
     "themedatas": [*_COMMON, _asc("role")],

@@ -22,3 +22,9 @@ class BadQuery(StoreError):
 class StoreDatabaseError(StoreError):
     status = 503
     code = "database_unavailable"
+
+
+def quoted(value: object, limit: int = 60) -> str:
+    """`repr(value)` cut to `limit` characters: error messages never echo a huge input."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from config_db.models import RESERVED_DATABASE_NAMES
-from stores.errors import BadQuery
+from stores.errors import BadQuery, quoted
 
 # Collections frontends read; names are part of the outside interface.
 SYNCED_COLLECTIONS = (
@@ -43,24 +43,29 @@ GID_TYPES: dict[str, tuple[str, ...]] = {
     "media": ("MediaImage", "GenericFile", "Video", "ExternalVideo", "Model3d"),
     "discounts": ("DiscountCodeNode", "DiscountAutomaticNode"),
 }
-_KEY_RE = re.compile(r"^[A-Za-z0-9_-]{1,48}$")
+_KEY_RE = re.compile(r"[A-Za-z0-9_-]{1,48}")
 MAX_DATABASE_NAME_BYTES = 63
+
+
+def check_client_key(client_key: str) -> str:
+    """`client_key` if it has clientKey syntax, else BadQuery (it never reaches MongoDB)."""
+    # fullmatch: `$` in a pattern also matches before a trailing newline.
+    if not _KEY_RE.fullmatch(client_key):
+        raise BadQuery(f"{quoted(client_key)} is not a valid clientKey", field="clientKey")
+    return client_key
 
 
 def database_name(client_key: str, prefix: str = "") -> str:
     """Store database name = prefix + clientKey, refusing anything unsafe."""
-    name = prefix + client_key
-    if (
-        not _KEY_RE.match(client_key)
-        or len(name.encode()) > MAX_DATABASE_NAME_BYTES
-        or name.lower() in RESERVED_DATABASE_NAMES
-    ):
-        raise BadQuery(f"{client_key!r} is not a valid clientKey", field="clientKey")
+    name = prefix + check_client_key(client_key)
+    if len(name.encode()) > MAX_DATABASE_NAME_BYTES or name.lower() in RESERVED_DATABASE_NAMES:
+        raise BadQuery(f"{quoted(client_key)} is not a valid clientKey", field="clientKey")
     return name
 
 
 def candidate_ids(collection: str, doc_id: str) -> list[str]:
     """The `_id` values a path id may mean: itself, or GIDs when it is numeric."""
-    if doc_id.isdigit():
+    # isascii: "²" is a digit to str.isdigit, but no Shopify id.
+    if doc_id.isascii() and doc_id.isdigit():
         return [f"gid://shopify/{kind}/{doc_id}" for kind in GID_TYPES.get(collection, ())]
     return [doc_id]

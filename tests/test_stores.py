@@ -11,10 +11,11 @@ from pymongo import MongoClient
 
 from config_db.mongo import MongoConnection
 from config_db.repository import build_repository
+from stores.cursors import decode_after
 from stores.databases import STORE_INDEXES, StoreDatabases
 from stores.errors import BadQuery, StoreNotFound
 from stores.naming import candidate_ids, database_name
-from stores.queries import StoreQueries, decode_cursor, find_page
+from stores.queries import StoreQueries, find_page
 from tests.conftest import HEADERS, make_settings, seed_payload
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -34,7 +35,7 @@ def product(n: int, **extra: Any) -> dict[str, Any]:
 
 def test_database_name_applies_prefix_and_refuses_reserved() -> None:
     assert database_name("mystore", "t_") == "t_mystore"
-    for bad in ("admin", "a.b", "", "x" * 49):
+    for bad in ("admin", "a.b", "", "x" * 49, "mystore\n", "my\x00store"):
         with pytest.raises(BadQuery):
             database_name(bad)
     with pytest.raises(BadQuery):
@@ -45,6 +46,8 @@ def test_numeric_ids_expand_to_gids() -> None:
     assert candidate_ids("products", "42") == ["gid://shopify/Product/42"]
     assert "gid://shopify/GenericFile/7" in candidate_ids("media", "7")
     assert candidate_ids("products", "gid://shopify/Product/1") == ["gid://shopify/Product/1"]
+    # "²" is a digit to str.isdigit, not a Shopify id.
+    assert candidate_ids("products", "²") == ["²"]
 
 
 @pytest.mark.real
@@ -86,7 +89,7 @@ def test_pages_follow_cursor_and_hide_tombstones(real_mongo: MongoClient[dict[st
 
 def test_garbage_cursor_is_a_400() -> None:
     with pytest.raises(BadQuery) as caught:
-        decode_cursor("!!!not-a-cursor")
+        decode_after("!!!not-a-cursor")
     assert caught.value.field == "cursor"
 
 
@@ -114,12 +117,14 @@ def test_python_api_finds_store_by_shop_domain(
     connection.close()
 
 
+def configure_store(client: Any) -> None:
+    """Given the store `mystore` (mystore.myshopify.com) configured through the API."""
+    assert client.post("/api/config/sync", json=seed_payload(), headers=HEADERS).status_code == 202
+
+
 @pytest.fixture
 def seeded_client(real_client: Any, real_mongo: MongoClient[dict[str, Any]]) -> Any:
-    assert (
-        real_client.post("/api/config/sync", json=seed_payload(), headers=HEADERS).status_code
-        == 202
-    )
+    configure_store(real_client)
     real_mongo.mystore.products.insert_many(
         [product(n) for n in range(1, 4)] + [product(5, deleted=True, deletedAt=T0)]
     )
