@@ -149,16 +149,13 @@ class Builder:
 
     # ------------------------------------------------------------ collections
     def collection(self, index: int, moment: tuple[str, str], members: list[str]) -> Node:
+        """Odd ``index``: smart (``members`` are computed from the rules later); even: custom."""
+        from tests.fakeshopify.collectiondata import smart_rule_set
+
         rng = self.rng
         number = self.store.new_number()
-        smart = index % 2 == 1
         title = "Everything" if index == 0 else f"{rng.choice(ADJECTIVES)} Picks {index}"
-        rule_set = None
-        if smart:
-            rule_set = {"appliedDisjunctively": rng.random() < 0.5, "rules": [
-                {"column": "TAG", "relation": "EQUALS", "condition": rng.choice(TAGS)},
-                {"column": "VARIANT_PRICE", "relation": "GREATER_THAN", "condition": "10"},
-            ]}  # fmt: skip
+        rule_set = smart_rule_set(rng, index) if index % 2 == 1 else None
         image = self.image(f"c{number}.jpg", title) if rng.random() < 0.6 else None
         if image is not None:
             del image["id"]

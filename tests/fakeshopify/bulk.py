@@ -79,6 +79,7 @@ class Plan:
     document: DocumentNode
     shape: Shape
     connections: int
+    schema: GraphQLSchema  # the API version's: the operation executes with it
 
 
 def _key(node: FieldNode) -> str:
@@ -180,7 +181,7 @@ def analyze(schema: GraphQLSchema, query: str) -> tuple[Plan | None, str | None]
         return None, IN_LIST
     if analyzer.missing_id:
         return None, NEEDS_ID.format(", ".join(analyzer.missing_id))
-    return Plan(document, shape, analyzer.count), None
+    return Plan(document, shape, analyzer.count, schema), None
 
 
 # ------------------------------------------------------------------ output

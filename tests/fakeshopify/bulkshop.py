@@ -124,7 +124,7 @@ class BulkOperations:
         """``bulkOperationRunQuery``: ``(operation, [])`` or ``(None, userErrors)``."""
         from tests.fakeshopify.wiring import load_schema
 
-        plan, message = analyze(load_schema(), query)
+        plan, message = analyze(load_schema(version), query)
         if plan is None:
             return None, [{"field": ["query"], "message": message, "code": "INVALID"}]
         with self.lock:
@@ -259,17 +259,15 @@ class BulkOperations:
 
     def _execute(self, run: BulkRun) -> tuple[list[Line] | None, str | None]:
         """The query's lines, taken from the data as it is now (or None and an error code)."""
-        from tests.fakeshopify.wiring import load_schema
-
         token = UNBOUNDED.set(True)
         try:
             # Shopify exports in the background: the shop's API keeps answering meanwhile, so
             # the export reads without the shop's lock (a large one takes seconds) and reads
             # again under it only if a change raced the read.
-            result = execute_sync(load_schema(), run.plan.document, context_value=self)
+            result = execute_sync(run.plan.schema, run.plan.document, context_value=self)
             if result.errors and not _denied(result.errors):
                 with self.lock:  # e.g. a dict changed size while it was read
-                    result = execute_sync(load_schema(), run.plan.document, context_value=self)
+                    result = execute_sync(run.plan.schema, run.plan.document, context_value=self)
         finally:
             UNBOUNDED.reset(token)
         if result.errors:

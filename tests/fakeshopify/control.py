@@ -10,7 +10,12 @@
 - ``POST /_control/shops/<shop>/update`` ``{"resource", "id", "fields"}``
 - ``POST /_control/shops/<shop>/create`` ``{"resource", "node"?}`` -> ``{"id"}``
 - ``POST /_control/shops/<shop>/delete`` ``{"resource", "id"}``
-- ``POST /_control/shops/<shop>/collection_members`` ``{"id", "productIds"}``
+- ``POST /_control/shops/<shop>/collection_members`` ``{"id", "productIds"}`` (the list as
+  given, even for a rule-based collection; the collection's ``updatedAt`` and webhook as usual)
+- ``POST /_control/shops/<shop>/product_tags`` ``{"id", "tags": [...]}`` and
+  ``POST …/variant_prices`` ``{"id", "prices": {"<variant gid>": "12.00"}}`` or ``{"id",
+  "price": "12.00"}`` (every variant): a product update (``updatedAt``, ``products/update``);
+  rule-based collections take the product in or out silently (see :mod:`.membership`)
 - ``POST /_control/shops/<shop>/add_codes`` / ``remove_codes`` ``{"id", "codes"}``
 - ``POST /_control/shops/<shop>/theme_file`` ``{"id", "filename", "content" | "contentBase64"}``
 
@@ -177,6 +182,12 @@ def _shop_action(shop: FakeShop, action: str, body: dict[str, Any]) -> Any:
         return {"ok": True}
     if action == "collection_members":
         shop.set_collection_members(body["id"], body["productIds"])
+        return {"ok": True}
+    if action == "product_tags":
+        shop.set_tags(body["id"], body["tags"])
+        return {"ok": True}
+    if action == "variant_prices":
+        shop.set_variant_prices(body["id"], body["prices"] if "prices" in body else body["price"])
         return {"ok": True}
     if action == "add_codes":
         shop.add_codes(body["id"], body["codes"])

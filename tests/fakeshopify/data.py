@@ -87,6 +87,7 @@ def generate_store(
     large_file_bytes: int = 0,
     discounts: int = 8,
     big_discount_codes: int = 300,
+    new_model_collections: int = 2,
     product_media: tuple[int, ...] = (0, 1, 1, 2, 2, 3),
     product_variants: tuple[int, ...] = (1, 1, 2, 3, 4, 5),
 ) -> StoreData:
@@ -97,8 +98,15 @@ def generate_store(
     discount ``big_discount_codes`` codes. Several products share an ``updatedAt``. Every
     product but the first has a number of images drawn from ``product_media`` and of variants
     from ``product_variants``.
+
+    Collections alternate custom (even index: members drawn at random; the first one,
+    "Everything", holds the first ``big_collection_members`` products) and smart (odd: a
+    ``ruleSet``, members computed from it). ``new_model_collections`` more, made last, use 2026-07
+    sources that ``ruleSet`` cannot express (API versions before 2026-07 do not see them).
     """
     from tests.fakeshopify.builders import Builder
+    from tests.fakeshopify.collectiondata import new_model_collection
+    from tests.fakeshopify.membership import compute_memberships
 
     rng = random.Random(seed)
     store = StoreData(
@@ -134,10 +142,10 @@ def generate_store(
     for index in range(collections):
         if index == 0:
             members = product_ids[: min(big_collection_members, len(product_ids))]
-        else:
+        else:  # drawn for smart ones too, so that a seed keeps making the same content
             count = min(len(product_ids), rng.randint(3, 40))
             members = sorted(rng.sample(product_ids, count), key=gid_number)
-        collection = build.collection(index, _moment(rng), members)
+        collection = build.collection(index, _moment(rng), members if index % 2 == 0 else [])
         store.resources["collections"][collection["id"]] = collection
         if index == 0:
             store.big_collection_id = collection["id"]
@@ -168,6 +176,11 @@ def generate_store(
         store.resources["discounts"][node["id"]] = node
         if index == 0:
             store.big_discount_id = node["id"]
+
+    for index in range(new_model_collections):
+        collection = new_model_collection(store, index, _moment(rng))
+        store.resources["collections"][collection["id"]] = collection
+    compute_memberships(store)
     return store
 
 

@@ -14,6 +14,7 @@ from graphql import (
     FieldNode,
     FragmentDefinitionNode,
     GraphQLError,
+    GraphQLSchema,
     OperationDefinitionNode,
     execute_sync,
     get_operation_ast,
@@ -22,6 +23,7 @@ from graphql import (
 )
 from graphql.execution.values import get_variable_values
 
+from tests.fakeshopify.collectionmodel import new_model
 from tests.fakeshopify.cost import plan_operation
 from tests.fakeshopify.wiring import load_schema
 
@@ -89,21 +91,27 @@ def _errors(errors: list[GraphQLError], code: str) -> dict[str, Any]:
 
 
 class Engine:
-    """Shared by all shops of a server; caches parsed and validated documents."""
+    """Shared by all shops of a server; caches parsed and validated documents per schema (the
+    API version of the request picks it: :data:`REQUEST_VERSION`)."""
 
     def __init__(self, cache_size: int = 512) -> None:
-        self.schema = load_schema()
-        self._cache: OrderedDict[str, tuple[DocumentNode | None, list[GraphQLError]]] = (
-            OrderedDict()
-        )
+        self._cache: OrderedDict[
+            tuple[bool, str], tuple[DocumentNode | None, list[GraphQLError]]
+        ] = OrderedDict()
         self._cache_size = cache_size
         self._lock = threading.Lock()
 
+    @property
+    def schema(self) -> GraphQLSchema:
+        """The schema of the request being served (2026-07 outside a request)."""
+        return load_schema(REQUEST_VERSION.get())
+
     def prepare(self, query: str) -> tuple[DocumentNode | None, list[GraphQLError]]:
+        key = (new_model(REQUEST_VERSION.get()), query)
         with self._lock:
-            hit = self._cache.get(query)
+            hit = self._cache.get(key)
             if hit is not None:
-                self._cache.move_to_end(query)
+                self._cache.move_to_end(key)
                 return hit
         try:
             document: DocumentNode | None = parse(query)
@@ -112,7 +120,7 @@ class Engine:
         except GraphQLError as error:
             document, errors = None, [error]
         with self._lock:
-            self._cache[query] = (document, errors)
+            self._cache[key] = (document, errors)
             if len(self._cache) > self._cache_size:
                 self._cache.popitem(last=False)
         return document, errors

@@ -16,8 +16,9 @@ from graphql import (
     GraphQLResolveInfo,
 )
 
+from tests.fakeshopify.collectionmodel import is_legacy, new_model_schema
 from tests.fakeshopify.data import gid_number
-from tests.fakeshopify.pagination import Entry, paginate, parse_query
+from tests.fakeshopify.pagination import Entry, Predicate, paginate, parse_query
 
 if TYPE_CHECKING:
     from tests.fakeshopify.store import FakeShop
@@ -69,6 +70,18 @@ def check_gid(gid: str) -> None:
         )
 
 
+def visible(info: GraphQLResolveInfo, node: Any) -> Any:
+    """``node``, or None for a 2026-07-model collection asked for by an older API version."""
+    return node if new_model_schema(info.schema) or is_legacy(node) else None
+
+
+def _visible_only(info: GraphQLResolveInfo, predicate: Predicate | None) -> Predicate | None:
+    """``predicate``, also hiding new-model collections from API versions before 2026-07."""
+    if new_model_schema(info.schema):
+        return predicate
+    return lambda node: is_legacy(node) and (predicate is None or predicate(node))
+
+
 def _list_entries(items: list[dict[str, Any]], key: Callable[[dict[str, Any]], Any]
                   ) -> tuple[list[Entry], list[Any]]:  # fmt: skip
     entries = sorted(((key(item), item) for item in items), key=lambda entry: entry[0])
@@ -88,7 +101,7 @@ def root_connection(resource: str) -> Resolver:
         shop = _shop(info)
         field = SORT_FIELDS.get(args.get("sortKey") or "ID")
         entries, keys = shop.sorted_entries(resource, field)
-        predicate = parse_query(args.get("query"), source)
+        predicate = _visible_only(info, parse_query(args.get("query"), source))
         return paginate(entries, keys, args, predicate)
 
     return resolve
@@ -99,7 +112,7 @@ def root_count(resource: str) -> Resolver:
 
     def resolve(_root: Any, info: GraphQLResolveInfo, **args: Any) -> Any:
         nodes = _shop(info).data.resources[resource].values()
-        predicate = parse_query(args.get("query"), source)
+        predicate = _visible_only(info, parse_query(args.get("query"), source))
         total = sum(1 for node in nodes if predicate is None or predicate(node))
         limit = args.get("limit")
         if limit is not None and total > limit:
@@ -112,14 +125,14 @@ def root_count(resource: str) -> Resolver:
 def root_lookup(resource: str) -> Resolver:
     def resolve(_root: Any, info: GraphQLResolveInfo, id: str) -> Any:  # noqa: A002
         check_gid(id)
-        return _shop(info).data.resources[resource].get(id)
+        return visible(info, _shop(info).data.resources[resource].get(id))
 
     return resolve
 
 
 def resolve_node(_root: Any, info: GraphQLResolveInfo, id: str) -> Any:  # noqa: A002
     check_gid(id)
-    return _shop(info).lookup(id)
+    return visible(info, _shop(info).lookup(id))
 
 
 def resolve_nodes(_root: Any, info: GraphQLResolveInfo, ids: list[str]) -> Any:
@@ -128,7 +141,7 @@ def resolve_nodes(_root: Any, info: GraphQLResolveInfo, ids: list[str]) -> Any:
     for gid in ids:
         check_gid(gid)
     shop = _shop(info)
-    return [shop.lookup(gid) for gid in ids]
+    return [visible(info, shop.lookup(gid)) for gid in ids]
 
 
 def resolve_themes(_root: Any, info: GraphQLResolveInfo, **args: Any) -> Any:
@@ -202,7 +215,7 @@ def ref_connection(resource: str, field: str) -> Resolver:
 
     def resolve(parent: dict[str, Any], info: GraphQLResolveInfo, **args: Any) -> Any:
         nodes = _shop(info).data.resources[resource]
-        items = [nodes[gid] for gid in parent.get(field) or () if gid in nodes]
+        items = [nodes[gid] for gid in parent.get(field) or () if visible(info, nodes.get(gid))]
         entries, keys = _list_entries(items, _by_id)
         return paginate(entries, keys, args)
 

@@ -11,6 +11,7 @@ from tests.fakeshopify import cdn
 from tests.fakeshopify.bulkshop import BulkOperations
 from tests.fakeshopify.data import RESOURCES, CdnEntry, Node, StoreData, gid_number, now_iso
 from tests.fakeshopify.limits import Limits
+from tests.fakeshopify.membership import Memberships
 from tests.fakeshopify.themefiles import BASE64_LIMIT, file_entry
 from tests.fakeshopify.tokens import Tokens
 from tests.fakeshopify.webhookshop import Webhooks
@@ -31,11 +32,12 @@ def _rewrite(obj: Any, pairs: list[tuple[str, str]]) -> Any:
     return obj
 
 
-class FakeShop(Limits, Webhooks, Tokens, BulkOperations):
+class FakeShop(Limits, Webhooks, Tokens, BulkOperations, Memberships):
     """A shop's state. Every public method is thread-safe (one re-entrant lock per shop).
 
     Changes made through the mutation API queue webhooks for the subscribed topics (see
     :mod:`tests.fakeshopify.webhookshop`); ``put_theme_file`` sends none, as on Shopify.
+    Product changes re-evaluate rule-based collections silently (:mod:`.membership`).
     Tokens, OAuth codes and access scopes: :mod:`tests.fakeshopify.tokens`; bulk operations:
     :mod:`tests.fakeshopify.bulkshop`.
     """
@@ -50,6 +52,7 @@ class FakeShop(Limits, Webhooks, Tokens, BulkOperations):
         self._init_webhooks(client_secret)
         self._init_tokens()
         self._init_bulk()
+        self._init_memberships()
         self._version = 0
         self._sorted: dict[tuple[str, str | None], tuple[int, list[Any], list[Any]]] = {}
         self._index: tuple[int, dict[str, Node]] = (-1, {})
@@ -164,6 +167,7 @@ class FakeShop(Limits, Webhooks, Tokens, BulkOperations):
             now = now_iso()
             apply_update(self, resource, node, copy.deepcopy(fields), now)
             self._bind(node)
+            self._refresh_memberships(resource, gid)
             self._touch(resource, node, now)
             self._notify(resource, "update", gid)
 
@@ -174,6 +178,7 @@ class FakeShop(Limits, Webhooks, Tokens, BulkOperations):
             made = create_node(self.data, resource, copy.deepcopy(node or {}), now_iso())
             self._bind(made)
             self.data.resources[resource][made["id"]] = made
+            self._refresh_memberships(resource, made["id"])
             self._version += 1
             self._notify(resource, "create", made["id"])
             return str(made["id"])
@@ -193,6 +198,8 @@ class FakeShop(Limits, Webhooks, Tokens, BulkOperations):
                 for collection in self.data.resources["collections"].values():
                     if gid in collection["productIds"]:
                         collection["productIds"].remove(gid)
+            if resource == "collections":  # collections built on it change (silently)
+                self._refresh_collection(gid)
             if resource == "blogs":  # a blog's articles go with it
                 articles = self.data.resources["articles"]
                 for article_id in [a for a, n in articles.items() if n["blog"]["id"] == gid]:
@@ -204,6 +211,7 @@ class FakeShop(Limits, Webhooks, Tokens, BulkOperations):
         with self.lock:
             node = self._node("collections", collection_gid)
             node["productIds"] = list(dict.fromkeys(product_gids))
+            self._refresh_dependents(collection_gid)  # the list is kept as given
             self._touch("collections", node, now_iso())
             self._notify("collections", "update", collection_gid)
 

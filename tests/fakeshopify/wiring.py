@@ -1,6 +1,7 @@
-"""The executable schema: ``schema.graphql`` + ``webhooks.graphql`` + ``bulk.graphql`` with their
-resolvers bound (and the access-scope checks of :mod:`tests.fakeshopify.scopes` in front of the
-root fields)."""
+"""The executable schemas: ``schema.graphql`` + ``webhooks.graphql`` + ``bulk.graphql`` (+
+``sources.graphql`` from API 2026-07) with their resolvers bound (and the access-scope checks of
+:mod:`tests.fakeshopify.scopes` in front of the root fields). One schema per collection model:
+resolvers tell them apart by ``info.schema`` (:func:`.collectionmodel.new_model_schema`)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from graphql import GraphQLObjectType, GraphQLScalarType, GraphQLSchema, build_s
 
 from tests.fakeshopify.bulkschema import SDL_PATH as BULK_SDL
 from tests.fakeshopify.bulkschema import bind_bulk
+from tests.fakeshopify.collectionmodel import new_model
+from tests.fakeshopify.collectionresolvers import bind_collections
 from tests.fakeshopify.resolvers import (
     CODE_TYPES,
     SCHEMA_PATH,
@@ -39,11 +42,18 @@ from tests.fakeshopify.resolvers import (
 from tests.fakeshopify.scopes import bind_scopes
 from tests.fakeshopify.webhookschema import SDL_PATH, bind_webhooks
 
+SOURCES_SDL = "sources.graphql"
 
-@lru_cache(maxsize=1)
-def load_schema() -> GraphQLSchema:
-    sdl = "".join(SCHEMA_PATH.with_name(name).read_text()
-                  for name in (SCHEMA_PATH.name, SDL_PATH, BULK_SDL))  # fmt: skip
+
+def load_schema(version: str = "2026-07") -> GraphQLSchema:
+    """The schema API ``version`` is served with."""
+    return _build(new_model(version))
+
+
+@lru_cache(maxsize=2)
+def _build(with_sources: bool) -> GraphQLSchema:
+    names = (SCHEMA_PATH.name, SDL_PATH, BULK_SDL) + ((SOURCES_SDL,) if with_sources else ())
+    sdl = "".join(SCHEMA_PATH.with_name(name).read_text() for name in names)
     schema = build_schema(sdl)
     bind_webhooks(schema)
     types = schema.type_map
@@ -79,6 +89,7 @@ def load_schema() -> GraphQLSchema:
     bind("Product", "hasOnlyDefaultVariant", _only_default)
     bind("Collection", "products", ref_connection("products", "productIds"))
     bind("Collection", "productsCount", ref_count("products", "productIds"))
+    bind_collections(schema)
     bind("Blog", "articles", resolve_blog_articles)
     bind("Blog", "articlesCount", resolve_articles_count)
     bind("Article", "blog", resolve_article_blog)
