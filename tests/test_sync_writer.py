@@ -9,7 +9,7 @@ import pytest
 from pymongo import MongoClient
 
 from sync.resources.theme_files import json_target, parse_theme_json
-from sync.storage.documents import convert_timestamps, safe_keys, unwrap_connections
+from sync.storage.documents import convert_timestamps, safe_key, safe_keys, unwrap_connections
 from sync.storage.writer import sweep, tombstone, write_documents
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
@@ -31,6 +31,36 @@ def test_timestamps_become_utc_datetimes_at_any_depth() -> None:
     assert converted["updatedAt"] == datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
     assert converted["variants"][0]["createdAt"] == datetime(2026, 1, 1, 5, tzinfo=UTC)
     assert converted["title"] == "x"
+
+
+@pytest.mark.parametrize(
+    ("key", "stored"),
+    [
+        ("a.b", "a\uff0eb"),
+        ("$x", "\uff04x"),
+        ("a$b", "a$b"),  # only a leading "$" is special
+        ("", "\uff3f"),
+        ("a\0b", "a\u2400b"),
+        ("$.\0", "\uff04\uff0e\u2400"),
+        ("title", "title"),
+    ],
+)
+def test_keys_mongodb_cannot_store_become_look_alikes(key: str, stored: str) -> None:
+    # Given a key from outside (theme JSON, a webhook payload), Then it is stored escaped
+    assert safe_key(key) == stored
+
+
+@pytest.mark.real
+def test_escaped_keys_round_trip_through_secantus_db(
+    real_mongo: MongoClient[dict[str, Any]],
+) -> None:
+    # Given a payload with every key MongoDB refuses or mangles
+    payload = {"": 1, "a\0b": 2, "$set": {"x.y": 3}}
+    # When stored escaped, Then MongoDB keeps every key as escaped
+    real_mongo.keys.docs.insert_one({"_id": 1, "payload": safe_keys(payload)})
+    stored = real_mongo.keys.docs.find_one({"_id": 1})
+    escaped = {"\uff3f": 1, "a\u2400b": 2, "\uff04set": {"x\uff0ey": 3}}
+    assert stored is not None and stored["payload"] == escaped
 
 
 def test_keys_are_made_safe_and_connections_unwrapped() -> None:

@@ -9,6 +9,7 @@ from typing import Any
 from flask import Blueprint, Response, current_app, jsonify, request
 
 from config_db.openapi import operation, path_param
+from webhooks.errors import BodyTooLarge
 from webhooks.intake import WebhookIntake
 from webhooks.subscriptions import Registration
 
@@ -50,9 +51,24 @@ def services() -> WebhookServices:
 def receive() -> tuple[Response, int]:
     """Verify the HMAC on the raw body, log the delivery once, enqueue it; 200 fast."""
     hooks = services()
-    request.max_content_length = hooks.webhook_max_body_bytes
-    body = request.get_data(cache=False)
+    body = read_body(hooks.webhook_max_body_bytes)
     return jsonify(hooks.intake.accept(dict(request.headers.items()), body)), 200
+
+
+def read_body(limit: int) -> bytes:
+    """The raw body; 413 past `limit` bytes, with or without a Content-Length.
+
+    werkzeug (3.1) checks a Content-Length against max_content_length up front, but a chunked
+    body (gunicorn sets wsgi.input_terminated) is only cut off at the limit, silently: we
+    would get its first `limit` bytes. Reading one byte more tells "exactly at the limit"
+    from "over it". config_db.body_limit does the same for every route at the WSGI level;
+    this keeps the route right on its own, with its own limit.
+    """
+    request.max_content_length = limit + 1
+    body = request.get_data(cache=False)
+    if len(body) > limit:
+        raise BodyTooLarge(f"the body is over the limit of {limit} bytes", field="body")
+    return body
 
 
 @blueprint.post("/api/stores/<client_key>/webhooks/register")

@@ -12,7 +12,7 @@ from pymongo.errors import DuplicateKeyError
 from config_db.mongo import MongoDocument
 from stores.naming import WEBHOOK_EVENTS
 from sync.storage.documents import safe_keys
-from webhooks.group_insert import GroupInserter
+from webhooks.group_insert import GroupInserter, check_storable
 from webhooks.verify import Delivery
 
 EventStatus = Literal["queued", "applied", "ignored", "failed"]
@@ -50,7 +50,8 @@ class EventLog:
             "triggeredAt": delivery.triggered_at,
             "apiVersion": delivery.api_version,
             "receivedAt": utcnow(),
-            # Payload keys are Shopify's, but a "." or "$" must not break the insert.
+            # Payload keys come from outside: ".", a leading "$", NUL or "" are stored escaped
+            # (sync.storage.documents.safe_key) so the insert cannot fail on them.
             "payload": safe_keys(_loggable(delivery.topic, payload)),
             "claimedAt": None,
             "status": "queued",
@@ -59,6 +60,7 @@ class EventLog:
         }
         if self._inserter is not None:
             return self._inserter.insert(self._events, document)
+        check_storable(self._events, document)
         try:
             self._events.insert_one(document)
         except DuplicateKeyError:

@@ -16,6 +16,7 @@ from sync.orchestration.context import Checkpoint, SyncContext
 from sync.orchestration.jobs import utcnow
 from sync.orchestration.run_context import credentials
 from sync.resources import collections, discounts, products, themes
+from sync.resources.memberships import refresh_memberships
 from sync.runtime import SyncServices
 from sync.storage.writer import tombstone, write_documents
 from webhooks.events import EventLog
@@ -23,28 +24,37 @@ from webhooks.events import EventLog
 log = logging.getLogger(__name__)
 NO_DEADLINE_SECONDS = 3600.0
 
-# topic prefix -> (collection, GID type for numeric ids, query, root field, to document)
-Fetcher = tuple[str, tuple[str, ...], str, str, Callable[[SyncContext, dict[str, Any]], Any]]
+# topic prefix -> (collection, GID types for numeric ids, query by API version, root field,
+# to document)
+Fetcher = tuple[
+    str, tuple[str, ...], Callable[[str], str], str, Callable[[SyncContext, dict[str, Any]], Any]
+]
 FETCHERS: dict[str, Fetcher] = {
     "products": (
         "products",
         ("Product",),
-        products.PRODUCT_QUERY,
+        lambda _version: products.PRODUCT_QUERY,
         "product",
         products.product_document,
     ),
     "collections": (
         "collections",
         ("Collection",),
-        collections.COLLECTION_QUERY,
+        collections.collection_query,
         "collection",
         collections.collection_document,
     ),
-    "themes": ("themedatas", ("OnlineStoreTheme",), themes.THEME_QUERY, "theme", lambda c, n: n),
+    "themes": (
+        "themedatas",
+        ("OnlineStoreTheme",),
+        lambda _version: themes.THEME_QUERY,
+        "theme",
+        lambda c, n: n,
+    ),
     "discounts": (
         "discounts",
         ("DiscountCodeNode", "DiscountAutomaticNode"),
-        discounts.DISCOUNT_QUERY,
+        lambda _version: discounts.DISCOUNT_QUERY,
         "discountNode",
         discounts.discount_document,
     ),
@@ -86,7 +96,7 @@ def _gids(payload: dict[str, Any], types: tuple[str, ...]) -> list[str]:
 def _upsert(services: SyncServices, ctx: SyncContext, prefix: str, gid: str) -> str:
     """Re-fetch the object by id (payloads are partial) and write it as the sync would."""
     collection, _, query, root, to_document = FETCHERS[prefix]
-    node = ctx.query(query, {"id": gid}).get(root)
+    node = ctx.query(query(ctx.settings.shopify_api_version), {"id": gid}).get(root)
     if node is None:  # deleted since the event: the delete event will say so too
         tombstone(ctx.collection(collection), [gid], now=ctx.now())
         if prefix == "products":
@@ -99,6 +109,8 @@ def _upsert(services: SyncServices, ctx: SyncContext, prefix: str, gid: str) -> 
     counts = write_documents(ctx.collection(collection), [document], run_id=None, now=ctx.now())
     if prefix == "products" and document["_id"] not in counts.rejected:
         products.write_product_media(ctx, services.downloader, [document])
+    if prefix == "products":  # rule-based collections it moved in or out of
+        refresh_memberships(ctx, [gid])
     return "written" if counts.upserted else "unchanged or older than stored"
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
@@ -13,13 +12,15 @@ from typing import Any
 import dramatiq
 import redis
 
+from config_db.errors import ValidationFailed
+from config_db.jsonsafe import parse_json
 from config_db.repository import ConfigRepository
 from config_db.settings import Settings
 from stores.databases import StoreDatabases
 from webhooks.errors import BadDelivery, UnknownShop, WebhookUnauthorized
 from webhooks.events import EventLog
 from webhooks.group_insert import GroupInserter
-from webhooks.verify import header, read_delivery, verify_hmac
+from webhooks.verify import read_delivery, shop_domain_of, verify_hmac
 
 log = logging.getLogger(__name__)
 SHOP_CACHE_SECONDS = 10.0  # a changed webhookSecret or new shop is seen within this
@@ -80,29 +81,22 @@ class WebhookIntake:
 
     def accept(self, headers: Mapping[str, str], body: bytes) -> dict[str, Any]:
         """Verify and log one delivery; returns the answer body (raises WebhookError)."""
-        shop_domain = (header(headers, "shop-domain") or "").lower()
+        # Read before the HMAC check to find the store's secret. A malformed value gives None:
+        # it reaches no query, the app secret is tried, and read_delivery refuses it (400).
+        shop_domain = shop_domain_of(headers)
         target = self._target(shop_domain) if shop_domain else None
         self._verify(headers, body, target)
-        if target is None and not shop_domain:
-            raise BadDelivery(
-                "X-Shopify-Shop-Domain header is missing", field="X-Shopify-Shop-Domain"
-            )
-        if target is None:
-            raise UnknownShop(f"no store for shop {shop_domain!r}", field="X-Shopify-Shop-Domain")
         delivery = read_delivery(headers)
-        try:
-            payload = json.loads(body)
-        except (ValueError, RecursionError):
-            raise BadDelivery("the body is not valid JSON", field="body") from None
+        if target is None:
+            raise UnknownShop(
+                f"no store for shop {delivery.shop_domain!r}", field="X-Shopify-Shop-Domain"
+            )
+        payload = read_payload(body)
         seen_key = f"{target.client_key}:{delivery.dedup_key}"
         if self._seen is not None and self._seen.seen(seen_key):
             return {"status": "duplicate", "eventId": delivery.dedup_key}
         events = EventLog(self._databases.get(target.client_key), self._inserter)
-        try:
-            recorded = events.record(delivery, payload)
-        except RecursionError:
-            raise BadDelivery("the body is nested too deeply", field="body") from None
-        if not recorded:
+        if not events.record(delivery, payload):
             return {"status": "duplicate", "eventId": delivery.dedup_key}
         if self._seen is not None:
             self._seen.remember(seen_key)
@@ -147,3 +141,18 @@ class WebhookIntake:
         with self._lock:
             self._cache[shop_domain] = (now + SHOP_CACHE_SECONDS, target)
         return target
+
+
+def read_payload(body: bytes) -> dict[str, Any]:
+    """The signed body as a JSON object; BadDelivery naming `body` (or the path inside it).
+
+    parse_json refuses a body nested past MAX_JSON_DEPTH before recursing into it, and text
+    BSON cannot hold (a lone surrogate such as "\\ud800"), so neither reaches MongoDB.
+    """
+    try:
+        payload = parse_json(body, field="body")
+    except ValidationFailed as error:
+        raise BadDelivery(error.message, field=error.field) from None
+    if not isinstance(payload, dict):
+        raise BadDelivery("the body must be a JSON object", field="body")
+    return payload

@@ -22,8 +22,11 @@ TIMESTAMP_FIELDS = frozenset(
         "processedAt",
     }
 )
-# MongoDB field names must not contain "." or start with "$"; parsed theme JSON may.
-_DOT, _DOLLAR = "\uff0e", "\uff04"
+# MongoDB field names must not contain "." or start with "$", and BSON keys cannot hold NUL
+# or (usefully) be empty; parsed theme JSON and webhook payloads may. Each such character
+# becomes a look-alike that MongoDB accepts: "." -> U+FF0E, a leading "$" -> U+FF04,
+# NUL -> U+2400 (SYMBOL FOR NULL), and an empty key -> U+FF3F (FULLWIDTH LOW LINE).
+_DOT, _DOLLAR, _NUL, _EMPTY = "\uff0e", "\uff04", "\u2400", "\uff3f"
 
 
 def parse_datetime(value: str) -> datetime:
@@ -49,8 +52,10 @@ def convert_timestamps(value: Any) -> Any:
 
 
 def safe_key(key: str) -> str:
-    """A key MongoDB accepts: "." and a leading "$" become their full-width forms."""
-    key = key.replace(".", _DOT)
+    """A key MongoDB accepts: ".", a leading "$", NUL and "" become look-alikes (see above)."""
+    if not key:
+        return _EMPTY
+    key = key.replace(".", _DOT).replace("\0", _NUL)
     return _DOLLAR + key[1:] if key.startswith("$") else key
 
 
