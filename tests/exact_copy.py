@@ -10,6 +10,7 @@ from pymongo.database import Database
 
 from sync.resources.theme_files import json_target, parse_theme_json
 from sync.storage.documents import parse_datetime, safe_keys
+from tests.fakeshopify.collectionmodel import sources_of
 
 PRODUCT_FIELDS = ("title", "handle", "vendor", "productType", "status", "tags", "descriptionHtml")
 VARIANT_FIELDS = ("id", "title", "sku", "price", "compareAtPrice", "position")
@@ -60,10 +61,44 @@ def check_collections(store_db: Database[dict[str, Any]], shop: Any) -> None:
     for node in expected:
         doc = stored[node["id"]]
         assert doc["title"] == node["title"] and doc["ruleSet"] == node["ruleSet"]
+        assert _sources(doc["sources"]) == _sources(sources_of(node)), node["id"]
         # The API lists members in its own order; the snapshot keeps insertion order.
         members = spilled(store_db, doc, "productIds", "_collectionmembers", "collectionId")
         assert sorted(members) == sorted(node["productIds"]), node["id"]
         assert doc["memberCount"] == len(node["productIds"])
+
+
+CONDITION_FIELDS = ("__typename", "id", "relation", "values", "value", "matchType")
+
+
+def _ids(values: Any) -> Any:
+    return (
+        [v["id"] if isinstance(v, dict) else v for v in values]
+        if isinstance(values, list)
+        else values
+    )
+
+
+def _sources(sources: list[dict[str, Any]]) -> list[Any]:
+    """What both sides say about each source: kind, id, conditions, sub-collections (the
+    member selections are not synced: members are `productIds`)."""
+    shown = []
+    for source in sources:
+        parts = [
+            source["__typename"],
+            source["id"],
+            source["title"],
+            _ids(source.get("collections")),
+        ]
+        for side in ("inclusion", "exclusion"):
+            part = source.get(side) or {}
+            parts.append(part.get("matchType"))
+            parts.append([
+                {key: _ids(item.get(key)) for key in CONDITION_FIELDS}
+                for item in part.get("conditions") or ()
+            ])  # fmt: skip
+        shown.append(parts)
+    return shown
 
 
 def check_content(store_db: Database[dict[str, Any]], shop: Any) -> None:

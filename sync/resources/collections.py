@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 from config_db.mongo import MongoDocument
@@ -9,6 +10,7 @@ from sync.bulk.path import main_phase
 from sync.bulk.runtime import BulkSpec, has_all
 from sync.orchestration.context import SyncContext
 from sync.orchestration.paging import pages, rest_of
+from sync.resources.collection_sources import SOURCES_FIELDS, has_sources, unalias
 from sync.resources.deletions import apply_deletion_events, sweep_unseen
 from sync.storage.documents import convert_timestamps
 from sync.storage.spill import spill
@@ -26,27 +28,48 @@ COLLECTION_FIELDS = """
   productsCount { count }
   products(first: 25) { pageInfo { hasNextPage endCursor } nodes { id } }
 """
-COLLECTIONS_QUERY = f"""
+LEGACY_MEMBERS = "products(first: 25) { pageInfo { hasNextPage endCursor } nodes { id } }"
+
+
+def collection_fields(api_version: str) -> str:
+    """The fields we select; `sources` from 2026-07 (older versions do not know it)."""
+    return COLLECTION_FIELDS + (SOURCES_FIELDS if has_sources(api_version) else "")
+
+
+@lru_cache(maxsize=8)
+def collections_query(api_version: str) -> str:
+    return f"""
 query Collections($first: Int!, $after: String, $query: String, $sortKey: CollectionSortKeys) {{
   collections(first: $first, after: $after, query: $query, sortKey: $sortKey) {{
     pageInfo {{ hasNextPage endCursor }}
-    nodes {{ {COLLECTION_FIELDS} }}
+    nodes {{ {collection_fields(api_version)} }}
   }}
 }}
 """
-COLLECTION_QUERY = f"query Collection($id: ID!) {{ collection(id: $id) {{ {COLLECTION_FIELDS} }} }}"
-BULK = BulkSpec(
-    root="collections",
-    fields=COLLECTION_FIELDS.replace(
-        "products(first: 25) { pageInfo { hasNextPage endCursor } nodes { id } }",
-        "products { edges { node { id } } }",
-    ),
-    place=lambda _line: ("products",),
-    refetch_query=COLLECTION_QUERY,
-    refetch_path=("collection",),
-    count_root="collectionsCount",
-    complete=lambda node: has_all(node, ("products",), ("productsCount", "count")),
-)
+
+
+@lru_cache(maxsize=8)
+def collection_query(api_version: str) -> str:
+    fields = collection_fields(api_version)
+    return f"query Collection($id: ID!) {{ collection(id: $id) {{ {fields} }} }}"
+
+
+@lru_cache(maxsize=8)
+def bulk_spec(api_version: str) -> BulkSpec:
+    """The bulk export: the same fields, members whole (one line per member)."""
+    return BulkSpec(
+        root="collections",
+        fields=collection_fields(api_version).replace(
+            LEGACY_MEMBERS, "products { edges { node { id } } }"
+        ),
+        place=lambda _line: ("products",),
+        refetch_query=collection_query(api_version),
+        refetch_path=("collection",),
+        count_root="collectionsCount",
+        complete=lambda node: has_all(node, ("products",), ("productsCount", "count")),
+    )
+
+
 MORE_MEMBERS_QUERY = """
 query CollectionProducts($id: ID!, $first: Int!, $after: String) {
   collection(id: $id) {
@@ -60,6 +83,10 @@ def collection_document(ctx: SyncContext, node: dict[str, Any]) -> MongoDocument
     """A collection with `productIds`, spilled to a side collection when very large."""
     document = {key: value for key, value in node.items() if key != "products"}
     document["_id"] = node["id"]
+    # Both always present: `ruleSet` is null for custom and new-model collections, `sources`
+    # before API 2026-07.
+    document["ruleSet"] = node.get("ruleSet")
+    document["sources"] = unalias(node.get("sources"))
     members = [
         member["id"]
         for member in rest_of(
@@ -90,6 +117,7 @@ def spill_members(ctx: SyncContext, collection_id: str, members: list[str]) -> N
 def sync(ctx: SyncContext) -> None:
     """Full: every collection then tombstone the unseen. Incremental: changes and deletions."""
     collections = ctx.collection(NAME)
+    api_version = ctx.settings.shopify_api_version
     variables = {
         "query": ctx.search_filter(),
         "sortKey": "UPDATED_AT" if ctx.mode == "incremental" else "ID",
@@ -101,10 +129,12 @@ def sync(ctx: SyncContext) -> None:
         ctx.count(seen=len(documents), upserted=counts.upserted, skipped=counts.skipped)
 
     def paged() -> None:
-        for nodes in pages(ctx, "main", COLLECTIONS_QUERY, ("collections",), variables):
+        for nodes in pages(
+            ctx, "main", collections_query(api_version), ("collections",), variables
+        ):
             write(nodes)
 
-    main_phase(ctx, BULK, write, paged)
+    main_phase(ctx, bulk_spec(api_version), write, paged)
     if ctx.mode == "incremental":
         apply_deletion_events(ctx, "COLLECTION", NAME)
     else:

@@ -90,9 +90,7 @@ BULK = BulkSpec(
     refetch_query=DISCOUNT_QUERY,
     refetch_path=("discountNode",),
     count_root="discountNodesCount",
-    complete=lambda node: has_all(
-        node, ("discount", "codes"), ("discount", "codesCount", "count")
-    ),
+    complete=lambda node: has_all(node, ("discount", "codes"), ("discount", "codesCount", "count")),
 )
 
 

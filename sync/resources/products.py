@@ -10,6 +10,7 @@ from sync.bulk.runtime import BulkSpec, has_all
 from sync.orchestration.context import SyncContext
 from sync.orchestration.paging import pages, rest_of
 from sync.resources.deletions import apply_deletion_events
+from sync.resources.memberships import forget_memberships, refresh_memberships
 from sync.storage.documents import convert_timestamps
 from sync.storage.downloads import Downloader
 from sync.storage.media_store import MEDIA, fetch_missing, media_document, store_media
@@ -61,8 +62,10 @@ BULK = BulkSpec(
     refetch_query=PRODUCT_QUERY,
     refetch_path=("product",),
     count_root="productsCount",
-    complete=lambda node: has_all(node, ("variants",), ("variantsCount", "count"))
-    and has_all(node, ("media",), ("mediaCount", "count")),
+    complete=lambda node: (
+        has_all(node, ("variants",), ("variantsCount", "count"))
+        and has_all(node, ("media",), ("mediaCount", "count"))
+    ),
 )
 MORE_VARIANTS_QUERY = f"""
 query ProductVariants($id: ID!, $first: Int!, $after: String) {{
@@ -141,6 +144,8 @@ def write_products(ctx: SyncContext, downloader: Downloader, nodes: list[MongoDo
     write_product_media(
         ctx, downloader, [doc for doc in documents if doc["_id"] not in counts.rejected]
     )
+    if ctx.mode == "incremental":  # a full pass reads every collection's members instead
+        refresh_memberships(ctx, [doc["_id"] for doc in documents])
 
 
 def sync(ctx: SyncContext, downloader: Downloader) -> None:
@@ -177,11 +182,4 @@ def forget_products(ctx: SyncContext, deleted: list[str]) -> None:
     if not deleted:
         return
     _drop_product_media(ctx, {"productId": {"$in": deleted}, "deleted": {"$ne": True}})
-    # Shopify drops deleted products from collections without touching the collection; the
-    # member count follows the list.
-    collections, gone = ctx.collection("collections"), set(deleted)
-    for found in collections.find({"productIds": {"$in": deleted}}, {"productIds": 1}):
-        kept = [member for member in found["productIds"] if member not in gone]
-        collections.update_one(
-            {"_id": found["_id"]}, {"$set": {"productIds": kept, "memberCount": len(kept)}}
-        )
+    forget_memberships(ctx, deleted)
