@@ -154,9 +154,7 @@ class JobStore:
         error = "; ".join(f"{name}: {message}" for name, message in failed.items()) or None
         self.finish(job_id, "failed" if failed else "completed", error)
 
-    def hand_over(
-        self, job_id: str, resource: str, message_id: str, replacing: str | None
-    ) -> bool:
+    def hand_over(self, job_id: str, resource: str, message_id: str, replacing: str | None) -> bool:
         """Make `message_id` the one message that may work on the run, if `replacing` still is.
 
         Recorded before the message is enqueued: a message that is not the run's current one

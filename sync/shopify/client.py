@@ -258,6 +258,7 @@ class ShopifyClient:
             raise _Retryable("unexpected JSON in a 200 answer")
         return body, ThrottleStatus.from_extensions(body.get("extensions"))
 
+
 class _Unauthorized(Exception):
     def __init__(self, code: int) -> None:
         super().__init__(code)

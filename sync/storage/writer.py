@@ -44,10 +44,7 @@ def _unchanged_guard(document: MongoDocument, stored: MongoDocument | None) -> d
     stored = stored or {}
     return {
         "_id": document["_id"],
-        **{
-            name: stored[name] if name in stored else {"$exists": False}
-            for name in GUARDED
-        },
+        **{name: stored[name] if name in stored else {"$exists": False} for name in GUARDED},
     }
 
 
