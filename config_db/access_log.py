@@ -23,7 +23,8 @@ SECRET_ATOM = re.compile(
     r"^\{(authorization|x-api-key|cookie|proxy-authorization|x-shopify-hmac-sha256|"
     r"shopify-hmac-sha256|x-shopify-access-token|http_authorization|http_x_api_key|"
     r"http_cookie|http_proxy_authorization|http_x_shopify_hmac_sha256|"
-    r"http_x_shopify_access_token|query_string|raw_uri|request_uri)\}[ie]$",
+    r"http_x_shopify_access_token|query_string|raw_uri|request_uri|referer|http_referer|"
+    r"location|set-cookie)\}[ieo]$",
     re.IGNORECASE,
 )
 
@@ -32,7 +33,8 @@ def redact_query(query: str) -> str:
     """The query string with the value of every secret-looking parameter replaced."""
     if not query:
         return query
-    pairs = parse_qsl(query, keep_blank_values=True)
+    # Some servers and clients also split on ";": a secret after one must not hide there.
+    pairs = parse_qsl(query.replace(";", "&"), keep_blank_values=True)
     return urlencode(
         [(name, REDACTED if SECRET_PARAMETER.search(name) else value) for name, value in pairs],
         safe="[]",
@@ -50,6 +52,7 @@ class RedactingLogger(Logger):
     def atoms(self, resp: Any, req: Any, environ: dict[str, Any], request_time: Any) -> Any:
         atoms = super().atoms(resp, req, environ, request_time)
         atoms["u"] = "-"
+        atoms["f"] = redact_uri(str(environ.get("HTTP_REFERER") or "-"))
         atoms["q"] = redact_query(str(environ.get("QUERY_STRING") or ""))
         atoms["r"] = "{} {} {}".format(
             environ.get("REQUEST_METHOD"),

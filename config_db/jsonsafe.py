@@ -43,6 +43,10 @@ def json_depth_exceeds(raw: bytes, max_depth: int = MAX_JSON_DEPTH) -> bool:
 
 def parse_json(raw: bytes, *, field: str = "body", max_depth: int = MAX_JSON_DEPTH) -> Any:
     """Parse a body: ValidationFailed(field) when too deep, not JSON, or not storable text."""
+    try:
+        raw.decode("utf-8")  # json.loads would also take UTF-16/32, which the depth scan cannot
+    except UnicodeDecodeError:
+        raise ValidationFailed(f"{field}: not UTF-8 JSON", field=field) from None
     if json_depth_exceeds(raw, max_depth):
         raise ValidationFailed(f"{field}: JSON nested deeper than {max_depth} levels", field=field)
     try:

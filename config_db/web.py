@@ -103,7 +103,10 @@ def _http_error(error: HTTPException) -> tuple[Response, int]:
     if status == 413:
         _drain_request_body()
     code = (error.name or "error").lower().replace(" ", "_")
-    return error_response(status, {"code": code, "message": error.description or code})
+    body = {"code": code, "message": error.description or code}
+    if status == 413:
+        body["field"] = "body"  # as the chunked-body 413 (config_db/body_limit.py)
+    return error_response(status, body)
 
 
 def _shopsync_error(error: ShopsyncError) -> tuple[Response, int]:

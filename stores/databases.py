@@ -8,7 +8,15 @@ from pymongo.errors import PyMongoError
 
 from config_db.mongo import MongoDocument
 from stores.errors import StoreDatabaseError
-from stores.naming import MEDIA_BUCKET, SYNC_JOBS, THEME_BUCKET, WEBHOOK_EVENTS, database_name
+from stores.naming import (
+    COLLECTION_MEMBERS,
+    MEDIA_BUCKET,
+    MEMBERSHIP_STATE,
+    SYNC_JOBS,
+    THEME_BUCKET,
+    WEBHOOK_EVENTS,
+    database_name,
+)
 
 
 def _asc(*fields: str, **options: object) -> IndexModel:
@@ -21,7 +29,8 @@ STORE_INDEXES: dict[str, list[IndexModel]] = {
     "products": [*_COMMON, _asc("handle")],
     # productIds (multikey): which collections list a product, asked after every product change.
     "collections": [*_COMMON, _asc("handle"), _asc("productIds")],
-    "_collectionmembers": [_asc("collectionId", "index"), _asc("productIds")],
+    COLLECTION_MEMBERS: [_asc("collectionId", "index"), _asc("productIds")],
+    MEMBERSHIP_STATE: [_asc("changedAt")],
     "blogs": [*_COMMON, _asc("handle")],
     "articles": [*_COMMON, _asc("handle"), _asc("blogId")],
     "themedatas": [*_COMMON, _asc("role")],
@@ -44,6 +53,7 @@ class StoreDatabases:
     def __init__(self, client: MongoClient[MongoDocument], prefix: str = "") -> None:
         self._client = client
         self._prefix = prefix
+        self._ensured: set[str] = set()
 
     def name_for(self, client_key: str) -> str:
         return database_name(client_key, self._prefix)
@@ -63,6 +73,17 @@ class StoreDatabases:
                 f"cannot create store database {store_db.name!r}: {type(error).__name__}"
             ) from None
         return store_db
+
+    def ensure_once(self, client_key: str) -> Database[MongoDocument]:
+        """`ensure` once per process and store, so stores created by an older version get
+        newer indexes; a failure here is left to the work that follows to meet."""
+        if client_key not in self._ensured:
+            try:
+                self.ensure(client_key)
+                self._ensured.add(client_key)
+            except StoreDatabaseError:
+                pass
+        return self.get(client_key)
 
     def exists(self, client_key: str) -> bool:
         return self.name_for(client_key) in self._client.list_database_names()

@@ -24,6 +24,10 @@ SYNC_JOBS = "_syncjobs"
 SYNC_STATE = "_syncstate"
 # Who is downloading a media document's bytes right now (one download per media).
 MEDIA_CLAIMS = "_mediaclaims"
+# Members of huge collections ({collectionId, index, productIds} chunks), and per product when
+# its collections were last read from Shopify.
+COLLECTION_MEMBERS = "_collectionmembers"
+MEMBERSHIP_STATE = "_membershipstate"
 MEDIA_BUCKET = "mediafiles"
 # Bookkeeping fields on synced documents, never shown by the read API.
 HASH_FIELD = "_contentHash"

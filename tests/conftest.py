@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import mongomock
 import pytest
@@ -184,3 +184,46 @@ def fake() -> Iterator[FakeShopify]:
     server.serve()
     yield server
     server.stop()
+
+
+# --- webhook hostility fixtures ----------------------------------------------------------------
+# Shared by test_webhooks_hostile.py and test_webhooks_group_commit.py. tests.hostile_deliveries
+# imports tests.test_webhooks, which imports this module: the fixtures import it when they run.
+
+pytest.register_assert_rewrite("tests.hostile_deliveries")
+
+if TYPE_CHECKING:
+    from tests.hostile_deliveries import Shop
+
+
+@pytest.fixture(scope="module")
+def configured_shop() -> Shop:
+    """Configured once for the module: a config POST costs ~0.5 s, a delivery milliseconds."""
+    from tests.hostile_deliveries import Shop
+
+    mongo: mongomock.MongoClient = mongomock.MongoClient(tz_aware=True)
+    app = create_app(make_settings(), mongo_client=mongo)
+    client = app.test_client()
+    assert client.post("/api/config/sync", json=seed_payload(), headers=HEADERS).status_code == 202
+    # No Redis in these tests: each try of the duplicate hint would wait on its retries (~0.2 s)
+    app.extensions["shopsync.webhooks"].intake._seen = None  # noqa: SLF001
+    return Shop(client, mongo, STUB_BROKER, app)
+
+
+@pytest.fixture
+def shop(configured_shop: Shop, stub_broker: Any) -> Shop:
+    """`mystore` with an empty event log (stub_broker empties the queues)."""
+    configured_shop.mongo.mystore.webhookevents.delete_many({})
+    return configured_shop
+
+
+@pytest.fixture
+def real_shop(
+    real_client: Any, real_mongo: MongoClient[dict[str, Any]], stub_broker: Any, real_app: Any
+) -> Shop:
+    """The app on the real SecantusDB with the store `mystore` configured."""
+    from tests.hostile_deliveries import Shop
+
+    answer = real_client.post("/api/config/sync", json=seed_payload(), headers=HEADERS)
+    assert answer.status_code == 202
+    return Shop(real_client, real_mongo, stub_broker, real_app)

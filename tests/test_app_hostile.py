@@ -85,6 +85,14 @@ def test_lone_surrogates_are_refused_naming_the_field(
     assert _clients(app) == []
 
 
+def test_json_in_utf16_is_refused_before_the_depth_scan(app: Any, client: Any) -> None:
+    body = '{"clientKey": "mystore"}'.encode("utf-16")
+    answer = client.post(
+        "/api/config/sync", data=body, headers=HEADERS, content_type="application/json"
+    )
+    _error(answer, 400, "body")
+
+
 def test_parse_json_gives_back_ordinary_json() -> None:
     assert parse_json(b'{"a": [1, {"b": "\\u00e9\\ud83d\\ude00"}]}') == {"a": [1, {"b": "é😀"}]}
 
@@ -232,10 +240,12 @@ def test_access_log_hides_query_secrets_and_basic_auth_users(web: servers.Servic
         http.get(f"/api/config/clients?limit=7&api_key={API_KEY}&access_token=shpat_leak1")
         http.get("/api/config/clients?code=oauth-code-leak2", auth=("alice-basic-user", "pw-leak3"))
         http.get("/health?x_shopify_hmac=leak4&shop=a.myshopify.com")
+        http.get("/health?a=1;token=leak5", headers={"Referer": "http://x/cb?code=leak6&b=2"})
     # Then the access log shows the requests, their harmless parameters, and no secret
-    servers.wait_until(lambda: web.log().count('"GET /') >= 3, 10, "access log lines")
+    servers.wait_until(lambda: web.log().count('"GET /') >= 4, 10, "access log lines")
     log = web.log()
-    for secret in (API_KEY, "shpat_leak1", "oauth-code-leak2", "alice-basic-user", "leak4"):
+    for secret in (API_KEY, "shpat_leak1", "oauth-code-leak2", "alice-basic-user", "leak4",
+                   "leak5", "leak6"):  # fmt: skip
         assert secret not in log
     assert "limit=7" in log and "shop=a.myshopify.com" in log and REDACTED in log
 

@@ -16,7 +16,7 @@ from sync.orchestration.context import Checkpoint, SyncContext
 from sync.orchestration.jobs import utcnow
 from sync.orchestration.run_context import credentials
 from sync.resources import collections, discounts, products, themes
-from sync.resources.memberships import refresh_memberships
+from sync.resources.memberships import recheck_since, refresh_memberships
 from sync.runtime import SyncServices
 from sync.storage.writer import tombstone, write_documents
 from webhooks.events import EventLog
@@ -74,7 +74,7 @@ def _context(
         settings=services.settings,
         client=services.shopify,
         store=credentials(services, client),
-        store_db=services.databases.get(client["_id"]),
+        store_db=services.databases.ensure_once(client["_id"]),
         job_id=f"webhook:{event_id}",
         resource=resource,
         mode="incremental",
@@ -96,6 +96,7 @@ def _gids(payload: dict[str, Any], types: tuple[str, ...]) -> list[str]:
 def _upsert(services: SyncServices, ctx: SyncContext, prefix: str, gid: str) -> str:
     """Re-fetch the object by id (payloads are partial) and write it as the sync would."""
     collection, _, query, root, to_document = FETCHERS[prefix]
+    fetched_at = ctx.now()
     node = ctx.query(query(ctx.settings.shopify_api_version), {"id": gid}).get(root)
     if node is None:  # deleted since the event: the delete event will say so too
         tombstone(ctx.collection(collection), [gid], now=ctx.now())
@@ -109,9 +110,21 @@ def _upsert(services: SyncServices, ctx: SyncContext, prefix: str, gid: str) -> 
     counts = write_documents(ctx.collection(collection), [document], run_id=None, now=ctx.now())
     if prefix == "products" and document["_id"] not in counts.rejected:
         products.write_product_media(ctx, services.downloader, [document])
+    written = "written" if counts.upserted else "unchanged or older than stored"
     if prefix == "products":  # rule-based collections it moved in or out of
-        refresh_memberships(ctx, [gid])
-    return "written" if counts.upserted else "unchanged or older than stored"
+        return written + _memberships(refresh_memberships, ctx, [gid])
+    if prefix == "collections":  # members corrected since our read would be undone
+        return written + _memberships(recheck_since, ctx, fetched_at)
+    return written
+
+
+def _memberships(refresh: Callable[..., int], ctx: SyncContext, *args: Any) -> str:
+    """Membership corrections; the object itself is written whatever happens here, and the
+    next incremental pass reads the product again."""
+    refresh(ctx, *args)
+    if ctx.counts.get("membershipErrors"):
+        return "; membership not read for some products"
+    return ""
 
 
 def _delete(ctx: SyncContext, prefix: str, payload: dict[str, Any]) -> str:

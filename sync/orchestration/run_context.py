@@ -43,7 +43,7 @@ def build_context(
     client_key, job_id = job["clientKey"], job["_id"]
     client = active_client(services, client_key)
     store = credentials(services, client)
-    store_db = services.databases.get(client_key)
+    store_db = services.databases.ensure_once(client_key)
     state = SyncState(store_db).get(resource)
     progress = job["resources"][resource]
     mode = progress.get("mode") or job["mode"]

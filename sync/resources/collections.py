@@ -6,12 +6,15 @@ from functools import lru_cache
 from typing import Any
 
 from config_db.mongo import MongoDocument
+from stores.naming import COLLECTION_MEMBERS
 from sync.bulk.path import main_phase
 from sync.bulk.runtime import BulkSpec, has_all
 from sync.orchestration.context import SyncContext
 from sync.orchestration.paging import pages, rest_of
 from sync.resources.collection_sources import SOURCES_FIELDS, has_sources, unalias
 from sync.resources.deletions import apply_deletion_events, sweep_unseen
+from sync.resources.member_lists import MEMBERS_CHUNK
+from sync.resources.memberships import recheck_since
 from sync.storage.documents import convert_timestamps
 from sync.storage.spill import spill
 from sync.storage.writer import write_documents
@@ -19,8 +22,7 @@ from sync.storage.writer import write_documents
 NAME = "collections"
 # Beyond this many members, productIds move to `_collectionmembers` (16 MB document limit).
 MAX_INLINE_MEMBERS = 20_000
-MEMBERS_CHUNK = 10_000
-SIDE_COLLECTION = "_collectionmembers"
+SIDE_COLLECTION = COLLECTION_MEMBERS
 COLLECTION_FIELDS = """
   id legacyResourceId title handle descriptionHtml sortOrder templateSuffix updatedAt
   image { url altText } seo { title description }
@@ -135,6 +137,8 @@ def sync(ctx: SyncContext) -> None:
             write(nodes)
 
     main_phase(ctx, bulk_spec(api_version), write, paged)
+    # Memberships corrected while this pass read and wrote collections may have been undone.
+    recheck_since(ctx, ctx.run_started)
     if ctx.mode == "incremental":
         apply_deletion_events(ctx, "COLLECTION", NAME)
     else:

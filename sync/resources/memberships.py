@@ -6,25 +6,37 @@ in 2026-07"), so the collections pass never sees it. After every product a webho
 incremental pass writes, we read `product(id){collections}` and add or remove that one
 product in the stored membership (inline `productIds` or spilled `_collectionmembers`).
 
-Order: a member added here is appended; `productIds` is in the collection's sort order as of
-the last time the collection itself was read (full pass, or its own change), plus appends.
+- Order: a member added here is appended; `productIds` is in the collection's sort order as of
+  the last time the collection itself was read (full pass, or its own change), plus appends.
+- Out of order: `_membershipstate` keeps, per product, when Shopify was last read for it; an
+  answer read earlier than one already applied is dropped.
+- A collection written from Shopify while such changes land could put back an older list:
+  after writing collections, the products changed meanwhile are read again (`recheck_since`).
 """
 
 from __future__ import annotations
 
+import logging
+from datetime import datetime, timedelta
 from typing import Any
 
-from stores.naming import HASH_FIELD
+from pymongo.errors import DuplicateKeyError
+
+from stores.naming import COLLECTION_MEMBERS as SIDE_COLLECTION
+from stores.naming import MEMBERSHIP_STATE as STATE
+from sync.errors import ShopifyQueryError
 from sync.orchestration.context import SyncContext
 from sync.orchestration.paging import rest_of
+from sync.resources.member_lists import COLLECTIONS, add_member, remove_member
 
-COLLECTIONS = "collections"
-SIDE_COLLECTION = "_collectionmembers"  # as in sync.resources.collections
-MEMBERS_CHUNK = 10_000
+log = logging.getLogger(__name__)
+# STATE documents: {_id: product GID, readAt, changedAt}.
 # Products per query, and collections per product on the first page: each alias costs
 # 3 + FIRST points, so a batch stays well under Shopify's 1,000-point query limit.
 BATCH = 10
 FIRST = 50
+# Clocks of different workers may disagree: a recheck looks this much further back.
+CLOCK_SKEW_SECONDS = 60
 MORE_COLLECTIONS_QUERY = """
 query ProductCollections($id: ID!, $first: Int!, $after: String) {
   product(id: $id) {
@@ -49,27 +61,53 @@ def batch_query(count: int) -> str:
 
 def refresh_memberships(ctx: SyncContext, product_ids: list[str]) -> int:
     """Make stored membership of these products equal Shopify's; answers changes made."""
-    changes = 0
+    changes = errors = 0
     unique = list(dict.fromkeys(product_ids))
     for start in range(0, len(unique), BATCH):
         chunk = unique[start : start + BATCH]
-        answer = ctx.query(batch_query(len(chunk)), {f"id{i}": gid for i, gid in enumerate(chunk)})
-        for index, product_id in enumerate(chunk):
-            node = answer.get(f"p{index}")
-            if node is None:  # deleted meanwhile: its deletion drops its memberships
-                continue
-            found = rest_of(
-                ctx,
-                node.get("collections"),
-                MORE_COLLECTIONS_QUERY,
-                ("product", "collections"),
-                product_id,
-            )
-            changes += apply_membership(ctx, product_id, {item["id"] for item in found})
+        try:
+            changes += _refresh_batch(ctx, chunk)
+        except ShopifyQueryError:
+            # One product's error fails the whole aliased query: try them one by one.
+            for product_id in chunk:
+                try:
+                    changes += _refresh_batch(ctx, [product_id])
+                except ShopifyQueryError as error:
+                    errors += 1
+                    log.warning("membership of %s not read: %s", product_id, error.message)
         ctx.heartbeat()
-    if changes:
-        ctx.count(membershipChanges=changes)
+    ctx.count(membershipChanges=changes, membershipErrors=errors)
     return changes
+
+
+def _refresh_batch(ctx: SyncContext, chunk: list[str]) -> int:
+    read_at = ctx.now()
+    answer = ctx.query(batch_query(len(chunk)), {f"id{i}": gid for i, gid in enumerate(chunk)})
+    changes = 0
+    for index, product_id in enumerate(chunk):
+        node = answer.get(f"p{index}")
+        if node is None:  # deleted meanwhile: its deletion drops its memberships
+            continue
+        found = rest_of(
+            ctx, node.get("collections"), MORE_COLLECTIONS_QUERY,
+            ("product", "collections"), product_id,
+        )  # fmt: skip
+        if _claim(ctx, product_id, read_at):
+            changes += apply_membership(ctx, product_id, {item["id"] for item in found})
+    return changes
+
+
+def _claim(ctx: SyncContext, product_id: str, read_at: datetime) -> bool:
+    """True unless an answer read at or after `read_at` was already applied for the product."""
+    try:
+        ctx.collection(STATE).update_one(
+            {"_id": product_id, "readAt": {"$not": {"$gte": read_at}}},
+            {"$set": {"readAt": read_at}},
+            upsert=True,
+        )
+    except DuplicateKeyError:  # the filter missed an existing document: a newer read won
+        return False
+    return True
 
 
 def apply_membership(ctx: SyncContext, product_id: str, now_in: set[str]) -> int:
@@ -85,9 +123,11 @@ def apply_membership(ctx: SyncContext, product_id: str, now_in: set[str]) -> int
     changes = 0
     for collection_id in sorted(now_in - stored_in):
         if collection_id in live:  # a collection not stored yet arrives whole with its pass
-            changes += _add(ctx, collection_id, product_id, spilled=live[collection_id])
+            changes += add_member(ctx, collection_id, product_id, spilled=live[collection_id])
     for collection_id in sorted(stored_in - now_in):
-        changes += _remove(ctx, collection_id, product_id, spilled=live.get(collection_id))
+        changes += remove_member(ctx, collection_id, product_id, spilled=live.get(collection_id))
+    if changes:
+        ctx.collection(STATE).update_one({"_id": product_id}, {"$set": {"changedAt": ctx.now()}})
     return changes
 
 
@@ -103,52 +143,17 @@ def forget_memberships(ctx: SyncContext, product_ids: list[str]) -> int:
     changes = 0
     for product_id in dict.fromkeys(product_ids):
         for collection_id in stored_memberships(ctx, product_id):
-            changes += _remove(ctx, collection_id, product_id, spilled=None)
+            changes += remove_member(ctx, collection_id, product_id, spilled=None)
     return changes
 
 
-def _add(ctx: SyncContext, collection_id: str, product_id: str, *, spilled: bool) -> int:
-    collections = ctx.collection(COLLECTIONS)
-    if not spilled:
-        result = collections.update_one(
-            {"_id": collection_id, "productIds": {"$ne": product_id}},
-            {"$push": {"productIds": product_id}, **_counted(1)},
+def recheck_since(ctx: SyncContext, since: datetime) -> int:
+    """Read again the products whose membership changed since `since` (a collection written
+    meanwhile from an older read of Shopify may have put their old membership back)."""
+    changed: list[Any] = [
+        found["_id"]
+        for found in ctx.collection(STATE).find(
+            {"changedAt": {"$gte": since - timedelta(seconds=CLOCK_SKEW_SECONDS)}}, {"_id": 1}
         )
-        return result.modified_count
-    side = ctx.collection(SIDE_COLLECTION)
-    if side.find_one({"collectionId": collection_id, "productIds": product_id}, {"_id": 1}):
-        return 0
-    last = side.find_one({"collectionId": collection_id}, sort=[("index", -1)])
-    if last is not None and len(last.get("productIds") or []) < MEMBERS_CHUNK:
-        side.update_one({"_id": last["_id"]}, {"$push": {"productIds": product_id}})
-    else:
-        index = 0 if last is None else int(last["index"]) + 1
-        side.insert_one(
-            {"_id": f"{collection_id}#{index}", "collectionId": collection_id, "index": index,
-             "productIds": [product_id]}
-        )  # fmt: skip
-    collections.update_one({"_id": collection_id}, _counted(1))
-    return 1
-
-
-def _remove(ctx: SyncContext, collection_id: str, product_id: str, *, spilled: bool | None) -> int:
-    collections = ctx.collection(COLLECTIONS)
-    removed = collections.update_one(
-        {"_id": collection_id, "productIds": product_id},
-        {"$pull": {"productIds": product_id}, **_counted(-1)},
-    ).modified_count
-    if spilled is False:
-        return removed
-    pulled = ctx.collection(SIDE_COLLECTION).update_many(
-        {"collectionId": collection_id, "productIds": product_id},
-        {"$pull": {"productIds": product_id}},
-    )
-    if pulled.modified_count:
-        collections.update_one({"_id": collection_id}, _counted(-1))
-    return removed + min(pulled.modified_count, 1)
-
-
-def _counted(step: int) -> dict[str, Any]:
-    """The member count follows the list; the stored content hash no longer matches it, so
-    the next time the collection is read from Shopify it is written, never judged unchanged."""
-    return {"$inc": {"memberCount": step}, "$unset": {HASH_FIELD: ""}}
+    ]
+    return refresh_memberships(ctx, changed) if changed else 0
