@@ -3,13 +3,10 @@ Dramatiq workers on Redis apply them to SecantusDB."""
 
 from __future__ import annotations
 
-import random
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from pymongo import MongoClient
 
@@ -17,6 +14,7 @@ from tests import servers
 from tests.exact_copy import check_products
 from tests.fakeshopify import FakeShopify, generate_store
 from tests.harness import Stack, start_stack
+from tests.storm import events, storm
 from webhooks.subscriptions import TOPICS
 
 pytestmark = pytest.mark.real
@@ -41,13 +39,7 @@ def _synced_shop(fake: FakeShopify, stack: Stack, name: str, **shape: Any) -> An
     return shop
 
 
-# The first sync's bulk exports each end with a bulk_operations/finish delivery, logged too.
-FINISH = "bulk_operations/finish"
-
-
-def _events(store_db: Any) -> list[dict[str, Any]]:
-    """The log's events but the bulk finish notices of the store's first sync."""
-    return list(store_db.webhookevents.find({"topic": {"$ne": FINISH}}))
+_events = events
 
 
 def test_deliveries_from_shopify_are_applied_end_to_end(
@@ -95,73 +87,15 @@ def test_deliveries_from_shopify_are_applied_end_to_end(
         assert secret not in text
 
 
-def _build_many(shop: Any, count: int) -> list[tuple[dict[str, str], bytes]]:
-    """`count` merchant actions on Shopify, each with the delivery Shopify would send."""
-    uri = shop.subscriptions[0]["uri"]
-    built: list[tuple[dict[str, str], bytes]] = []
-    rng = random.Random(5)
-    for index in range(count):
-        products = shop.snapshot("products")
-        if index % 25 == 0:
-            gid, topic = shop.create("products"), "products/create"
-        elif index % 40 == 1:
-            gid, topic = rng.choice(products)["id"], "products/delete"
-            shop.delete("products", gid)
-        else:
-            gid, topic = rng.choice(products)["id"], "products/update"
-            shop.update("products", gid, {"title": f"Edit {index}"})
-        payload = {"id": int(gid.rsplit("/", 1)[1])} if topic.endswith("delete") else None
-        _, headers, body = shop.build_delivery(
-            topic, payload, gid=None if payload else gid, uri=uri
-        )
-        built.append((headers, body))
-    return built
-
-
 # SecantusDB applies about 2-3 events a second here (a dozen round trips each, 8 threads
-# contending); the test is about exactness, so it waits as long as that takes.
-@pytest.mark.timeout(540)
-def test_a_thousand_deliveries_with_duplicates_disorder_and_forgeries(
+# contending); the suite sends 300 deliveries, `python -m bench.webhook_storm` a thousand.
+@pytest.mark.timeout(400)
+def test_a_storm_of_deliveries_with_duplicates_disorder_and_forgeries(
     fake: FakeShopify, stack: Stack, real_mongo: MongoClient[dict[str, Any]]
 ) -> None:
     shop = _synced_shop(fake, stack, "storm", products=60)
-    shop.configure(webhooks_enabled=False)  # this test sends every delivery itself
-    good = _build_many(shop, 850)
-    duplicates = random.Random(1).sample(good, 100)
-    forged = [
-        (
-            {
-                **headers,
-                "X-Shopify-Event-Id": f"forged-{index}",
-                "X-Shopify-Hmac-Sha256": "AAAA" + headers["X-Shopify-Hmac-Sha256"][4:],
-            },
-            body,
-        )
-        for index, (headers, body) in enumerate(random.Random(2).sample(good, 50))
-    ]
-    deliveries = good + duplicates + forged  # 1,000
-    order = random.Random(3)
-    for _ in range(len(deliveries) // 10):  # 10% swapped out of order
-        first, second = order.randrange(len(deliveries)), order.randrange(len(deliveries))
-        deliveries[first], deliveries[second] = deliveries[second], deliveries[first]
-    with httpx.Client(timeout=30) as http, ThreadPoolExecutor(16) as pool:
-        url = f"{stack.url}/webhooks/shopify"
-        statuses = list(
-            pool.map(lambda d: http.post(url, headers=d[0], content=d[1]).status_code, deliveries)
-        )
-    assert statuses.count(401) == len(forged)
-    assert statuses.count(200) == len(good) + len(duplicates)
-    store_db = real_mongo["storm"]
-    wait_for(
-        lambda: store_db.webhookevents.count_documents({"status": "queued"}) == 0,
-        "every event applied",
-        timeout=480,
-    )
-    events = _events(store_db)
-    assert len(events) == len(good)  # each good delivery logged exactly once
-    assert not any(str(e.get("eventId", "")).startswith("forged") for e in events)
-    assert {e["status"] for e in events} == {"applied"}
-    check_products(store_db, shop)
+    result = storm(shop, stack, real_mongo["storm"], total=300, apply_timeout=300)
+    assert result.deliveries == 300 and result.forged == 15 and result.duplicates == 30
 
 
 def test_deliveries_during_a_redis_outage_are_kept_and_applied_later(
