@@ -298,7 +298,7 @@ def test_case_variant_of_existing_key_conflicts_and_writes_nothing(
         (b"{not json", 400, "body"),
         (b"", 400, "body"),
         (b"\xff\xfe", 400, "body"),
-        (json.dumps(seed_payload(padding="x" * (2 * 1024 * 1024))).encode(), 413, None),
+        (json.dumps(seed_payload(padding="x" * (2 * 1024 * 1024))).encode(), 413, "body"),
     ],
 )
 def test_malformed_and_oversized_bodies(

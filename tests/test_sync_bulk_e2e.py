@@ -18,7 +18,8 @@ from tests.exact_copy import assert_exact_copy
 from tests.fakeshopify import FakeShopify, generate_store
 from tests.harness import Stack, start_stack
 
-pytestmark = pytest.mark.real
+# Timing-sensitive (kills, leases, token lifetimes, wake-ups): run alone, after the rest.
+pytestmark = [pytest.mark.real, pytest.mark.serial]
 BULK_RESOURCES = ("products", "collections", "blogs", "articles", "media", "discounts")
 FAKE_NAMES = ("products", "collections", "blogs", "articles", "files", "discounts")
 

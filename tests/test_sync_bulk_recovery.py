@@ -15,7 +15,8 @@ from tests.exact_copy import assert_exact_copy
 from tests.fakeshopify import FakeShopify, generate_store
 from tests.faults import FAULT_ENV, HEARTBEAT_SECONDS, Faults, start_faults
 
-pytestmark = pytest.mark.real
+# Timing-sensitive (kills, leases, token lifetimes, wake-ups): run alone, after the rest.
+pytestmark = [pytest.mark.real, pytest.mark.serial]
 BULK_ENV = {**FAULT_ENV, "SHOPSYNC_BULK_POLL_MAX_SECONDS": "2"}
 
 

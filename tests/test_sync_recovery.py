@@ -21,7 +21,8 @@ from tests.fakeshopify import FakeShopify, generate_store
 from tests.faults import HEARTBEAT_SECONDS, Faults, start_faults
 from tests.harness import Stack, start_stack
 
-pytestmark = pytest.mark.real
+# Timing-sensitive (kills, leases, token lifetimes, wake-ups): run alone, after the rest.
+pytestmark = [pytest.mark.real, pytest.mark.serial]
 MIB = 1024 * 1024
 
 
