@@ -18,8 +18,7 @@ from tests.fakeshopify import FakeShopify, generate_store
 from tests.harness import Stack, start_stack
 from tests.servers import wait_until
 
-# Timing-sensitive (kills, leases, token lifetimes, wake-ups): run alone, after the rest.
-pytestmark = [pytest.mark.real, pytest.mark.serial]
+pytestmark = pytest.mark.real
 APP_ID, APP_SECRET = "fake-client-id", "app-client-secret"
 
 
