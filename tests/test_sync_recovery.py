@@ -16,6 +16,7 @@ import pytest
 from pymongo import MongoClient
 
 from sync.orchestration.jobs import utcnow
+from sync.resources.registry import RESOURCE_NAMES
 from tests.exact_copy import assert_exact_copy
 from tests.fakeshopify import FakeShopify, generate_store
 from tests.faults import HEARTBEAT_SECONDS, Faults, start_faults
@@ -100,10 +101,13 @@ def test_redis_restarted_mid_sync_ends_exact_with_nothing_locked(
 def test_a_worker_stopped_with_sigterm_hands_its_slice_over_at_once(
     fake: FakeShopify, faults: Faults
 ) -> None:
-    # Given a sync under way on one worker, and a second worker just started beside it
+    # Given a sync under way on one worker, and a second worker just started beside it with a
+    # thread for every resource: a handed-over run is taken up at once, not after one of the
+    # second worker's own slices ends (that wait is capacity, not hand-over; seen at 11 s
+    # with 4 threads, the 7 runs spread over both workers).
     shop, job_id = faults.begin(fake, "termed", seed=31, workers=1)
     first = faults.stack.workers[-1]
-    faults.stack.add_worker(threads=4)
+    faults.stack.add_worker(threads=len(RESOURCE_NAMES) + 1)
     redis = faults.redis_client()
     running = {  # the runs the first worker is working on now (it holds their claims)
         name
