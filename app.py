@@ -1,12 +1,8 @@
-"""The control API's Flask application factory and the `shopsync` command."""
+"""The control API's Flask application factory (the `shopsync` command is in cli.py)."""
 
 from __future__ import annotations
 
-import argparse
 import atexit
-import logging
-import os
-import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -14,10 +10,12 @@ from flask import Flask, Response, jsonify
 from pymongo import MongoClient
 
 from config_db import api as config_api
+from config_db import metrics_http
 from config_db.body_limit import ChunkedBodyLimit
+from config_db.logs import configure_logging
 from config_db.mongo import MongoConnection, MongoDocument
-from config_db.openapi import build_document
-from config_db.repository import build_repository
+from config_db.openapi import OPENAPI_PATH, build_document
+from config_db.rate_limits import install_rate_limits
 from config_db.settings import Settings, get_settings
 from config_db.web import (
     EXTENSION,
@@ -28,17 +26,14 @@ from config_db.web import (
     require_json_body,
 )
 from stores import api as stores_api
+from stores.freshness import StoreFreshness
 from stores.queries import StoreQueries
 from sync.broker import get_broker
 
 VERSION = "0.1.0"
-LOG_FORMAT = "%(asctime)s %(levelname)s [%(process)d] %(name)s: %(message)s"
 # The config POST tries webhook registration once, quickly; a worker retries failures.
 REGISTER_ATTEMPTS = 2
 WEBHOOK_PATH = "/webhooks/shopify"
-OPENAPI_SELF = {
-    "get": {"summary": "This document", "security": [], "responses": {"200": {"description": "OK"}}}
-}
 
 
 def create_app(
@@ -47,8 +42,7 @@ def create_app(
     """Build the control API: settings, MongoDB, broker, blueprints, error handlers."""
     settings = settings or get_settings()
     settings.check_runnable()
-    if not logging.getLogger().handlers:
-        logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
+    configure_logging(settings)
     app = Flask(__name__)
     app.json = ApiJSONProvider(app)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
@@ -71,7 +65,9 @@ def create_app(
     )
     app.extensions[stores_api.EXTENSION] = StoreQueries(services.repository, services.databases)
     _wire_sync_and_webhooks(app, services)
+    metrics_http.install(app, [StoreFreshness(services.repository, services.databases)])
     register_error_handlers(app)
+    install_rate_limits(app, settings)  # before the key check: past its limit, 429 not 401
     app.before_request(require_api_key)
     app.before_request(require_json_body)
     app.wsgi_app = ChunkedBodyLimit(app.wsgi_app, _body_limits(settings))  # type: ignore[method-assign]
@@ -178,36 +174,24 @@ def _register_blueprints(app: Flask) -> None:
     from sync.auth import api as auth_api
     from webhooks import api as webhooks_api
 
-    paths: dict[str, Any] = {"/api/openapi.json": OPENAPI_SELF}
+    paths: dict[str, Any] = dict(metrics_http.OPENAPI_PATHS)
     for module in (config_api, sync_api, auth_api, stores_api, webhooks_api):
         app.register_blueprint(module.blueprint)
         paths.update(module.OPENAPI_PATHS)
     document = build_document(paths, VERSION)
 
-    @app.get("/api/openapi.json")
+    @app.get(OPENAPI_PATH)
     def openapi() -> Response:
         """The OpenAPI 3.1 document of this API."""
         return jsonify(document)
 
 
-def main(argv: list[str] | None = None) -> int:
-    """`shopsync web|worker|clock|init-db`: run a process with settings from the environment."""
-    parser = argparse.ArgumentParser(prog="shopsync")
-    parser.add_argument("command", choices=["web", "worker", "clock", "init-db"])
-    args = parser.parse_args(argv)
-    settings = get_settings()
-    if args.command == "init-db":
-        build_repository(settings, MongoConnection(settings)).ensure_indexes()
-        print("appconfig indexes ready")
-        return 0
-    if args.command == "web":
-        bind = f"0.0.0.0:{os.environ.get('PORT', '8000')}"
-        os.execvp("gunicorn", ["gunicorn", "--bind", bind, "app:create_app()"])
-    if args.command == "clock":
-        os.execvp(sys.executable, [sys.executable, "-m", "sync.scheduler"])
-    os.execvp("dramatiq", ["dramatiq", "sync.tasks", "webhooks.tasks"])
-    return 0  # pragma: no cover - exec does not return
+def main(argv: list[str] | None = None) -> None:
+    """`shopsync …`: the command lives in cli.py (kept here for older entry points)."""
+    from cli import main as cli_main
+
+    cli_main(argv)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -1,17 +1,23 @@
-"""Gunicorn's access log without secrets: no Basic-auth user, no secret-looking parameters.
+"""Gunicorn's logs in shopsync's format, and its access log without secrets.
 
-Gunicorn's default line carries the Basic-auth user (`%(u)s`) and the full request line with
-its query string (`%(r)s`); a client that puts `?api_key=` or an OAuth `code` in a URL would
-have it written to the log. This logger redacts them whatever `access_log_format` says.
+Gunicorn's default access line carries the Basic-auth user (`%(u)s`) and the full request
+line with its query string (`%(r)s`); a client that puts `?api_key=` or an OAuth `code` in a
+URL would have it written to the log. This logger redacts them whatever
+`access_log_format` says, and renders gunicorn's error and access lines with the formatter
+every other shopsync line uses (config_db.logs).
 """
 
 from __future__ import annotations
 
 import re
+import traceback
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 from gunicorn.glogging import Logger
+
+from config_db.logs import build_formatter, configure_logging
+from config_db.settings import Settings
 
 REDACTED = "[redacted]"
 # A parameter whose name contains one of these is treated as a secret (case-insensitive).
@@ -47,7 +53,35 @@ def redact_uri(uri: str) -> str:
 
 
 class RedactingLogger(Logger):
-    """gunicorn's Logger; its access-log atoms never show a secret."""
+    """gunicorn's Logger in shopsync's log format; its access-log atoms never show a secret."""
+
+    def setup(self, cfg: Any) -> None:
+        """Gunicorn's handlers (error log, access log) get shopsync's formatter."""
+        super().setup(cfg)
+        log_format = configure_logging(Settings())
+        formatter = build_formatter(log_format)
+        for gunicorn_log in (self.error_log, self.access_log):
+            for handler in gunicorn_log.handlers:
+                if getattr(handler, "_gunicorn", False):  # gunicorn's mark on its own
+                    handler.setFormatter(formatter)
+
+    def access(self, resp: Any, req: Any, environ: dict[str, Any], request_time: Any) -> None:
+        """Gunicorn's access line, with method, path, status and duration as fields too."""
+        if not self.access_log_enabled:
+            return
+        atoms = self.atoms(resp, req, environ, request_time)
+        fields = {
+            "method": atoms["m"],
+            "path": atoms["U"],  # no query string: its values may be secrets
+            "status": int(atoms["s"]) if str(atoms["s"]).isdigit() else atoms["s"],
+            "durationMs": round(atoms["D"] / 1000, 3),
+        }
+        try:
+            self.access_log.info(
+                self.cfg.access_log_format, self.atoms_wrapper_class(atoms), extra=fields
+            )
+        except Exception:  # noqa: BLE001 - as gunicorn's own access(): never fail a request
+            self.error(traceback.format_exc())
 
     def atoms(self, resp: Any, req: Any, environ: dict[str, Any], request_time: Any) -> Any:
         atoms = super().atoms(resp, req, environ, request_time)

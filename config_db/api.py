@@ -2,53 +2,71 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, get_args
 
 from flask import Blueprint, Response, jsonify, request
 
 from config_db.credentials import CREDENTIAL_FIELDS
 from config_db.errors import ValidationFailed
-from config_db.models import ClientConfig, parse_client_config, parse_client_patch
-from config_db.openapi import operation, path_param, query_param
+from config_db.models import (
+    ClientConfig,
+    ClientPatch,
+    ClientStatus,
+    parse_client_config,
+    parse_client_patch,
+)
+from config_db.openapi import Operation, operation, path_param, query_param
+from config_db.schemas import (
+    ClientDisabled,
+    ClientList,
+    ClientUpdated,
+    ClientView,
+    ConfigSaved,
+    Health,
+    NotReady,
+    Ready,
+)
 from config_db.web import ConfigContext, context, read_json_object
 
 blueprint = Blueprint("config", __name__)
 
+STATUS_SCHEMA = {"type": "string", "enum": list(get_args(ClientStatus))}
 CLIENT_KEY = path_param("clientKey", "The client's key (its store database name)")
-CONFIG_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "additionalProperties": False,
-    "required": ["clientKey", "adminApiBaseUrl"],
-    "properties": {name: {"type": "string"} for name in ClientConfig.model_fields},
-}
-OPENAPI_PATHS: dict[str, dict[str, Any]] = {
-    "/health": {"get": operation("Liveness", (200,), public=True)},
-    "/health/ready": {"get": operation("Readiness of MongoDB and Redis", (200, 503), public=True)},
+OPENAPI_PATHS: dict[str, dict[str, Operation]] = {
+    "/health": {"get": operation("Liveness", {200: Health}, public=True)},
+    "/health/ready": {
+        "get": operation("Readiness of MongoDB and Redis", {200: Ready, 503: NotReady}, public=True)
+    },
     "/api/config/sync": {
         "post": operation(
             "Create or replace a client config and enqueue its full sync",
-            (202, 400, 401, 409, 413, 503),
-            body=CONFIG_SCHEMA,
+            {202: ConfigSaved},
+            errors=(400, 409),
+            body=ClientConfig,
         )
     },
     "/api/config/clients": {
         "get": operation(
             "List clients (secrets masked)",
-            (200, 401),
-            params=[query_param("status", "Only clients with this status", {"type": "string"})],
+            {200: ClientList},
+            params=[query_param("status", "Only clients with this status", STATUS_SCHEMA)],
         )
     },
     "/api/config/clients/{clientKey}": {
-        "get": operation("One client (secrets masked)", (200, 401, 404), params=[CLIENT_KEY]),
+        "get": operation(
+            "One client (secrets masked)", {200: ClientView}, errors=(404,), params=[CLIENT_KEY]
+        ),
         "patch": operation(
-            "Change some fields of a client",
-            (200, 400, 401, 404, 409),
+            "Change some fields of a client (null removes an optional field)",
+            {200: ClientUpdated},
+            errors=(400, 404, 409),
             params=[CLIENT_KEY],
-            body={"type": "object"},
+            body=ClientPatch,
         ),
         "delete": operation(
             "Disable a client; purge=true also drops its store database",
-            (200, 401, 404),
+            {200: ClientDisabled},
+            errors=(400, 404),
             params=[
                 CLIENT_KEY,
                 query_param("purge", "Drop the store database", {"type": "boolean"}),

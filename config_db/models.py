@@ -52,7 +52,13 @@ def check_base_url(value: str, *, env: str) -> str:
 
 
 class ClientConfig(BaseModel):
-    """A store's configuration, the payload of POST /api/config/sync."""
+    """A store's configuration, the payload of POST /api/config/sync.
+
+    Credentials take one of three forms: `adminShopToken` alone (static), `clientId` and
+    `clientSecret` without a token (client credentials), or `adminShopToken`, `refreshToken`
+    and `tokenExpiresAt` (expiring offline token). Secrets are stored encrypted and answered
+    masked. `shopDomain` is required when `apiBaseUrl` is absent or not `*.myshopify.com`.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -170,7 +176,8 @@ class ClientPatch(BaseModel):
     status: Literal["active", "disabled"] | None = None
 
 
-def _first_error(error: ValidationError) -> ValidationFailed:
+def first_error(error: ValidationError) -> ValidationFailed:
+    """The first problem of a pydantic error, as a 400 naming its field."""
     detail = error.errors(include_input=False, include_url=False)[0]
     field = ".".join(str(part) for part in detail["loc"]) or None
     kind = detail["type"]
@@ -197,7 +204,7 @@ def parse_client_config(
     try:
         config = ClientConfig.model_validate(payload, context={"env": env, "db_prefix": db_prefix})
     except ValidationError as error:
-        raise _first_error(error) from None
+        raise first_error(error) from None
     config.auth_mode(app_credentials=app_credentials)
     shop_domain = config.resolved_shop_domain()
     admin_host = (urlsplit(config.adminApiBaseUrl).hostname or "").lower()
@@ -218,4 +225,4 @@ def parse_client_patch(payload: Any) -> ClientPatch:
     try:
         return ClientPatch.model_validate(payload)
     except ValidationError as error:
-        raise _first_error(error) from None
+        raise first_error(error) from None

@@ -6,7 +6,8 @@ import logging
 from functools import lru_cache
 from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr
+from limits import parse_many
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from config_db.errors import SettingsError
@@ -37,6 +38,10 @@ class Settings(BaseSettings):
         "development", validation_alias=_env("SHOPSYNC_ENV")
     )
     public_url: str | None = Field(None, validation_alias=_env("SHOPSYNC_PUBLIC_URL"))
+    # One JSON object a line, or readable text; unset: json in production, text in development.
+    log_format: Literal["json", "text"] | None = Field(
+        None, validation_alias=_env("SHOPSYNC_LOG_FORMAT")
+    )
     db_prefix: str = Field(
         "", pattern=r"^[A-Za-z0-9_-]{0,15}$", validation_alias=_env("SHOPSYNC_DB_PREFIX")
     )
@@ -176,6 +181,33 @@ class Settings(BaseSettings):
     breaker_max_cooldown_seconds: float = Field(
         600.0, gt=0, validation_alias=_env("SHOPSYNC_BREAKER_MAX_COOLDOWN_SECONDS")
     )
+    # Control API rate limits, Flask-Limiter notation ("120/minute", "10/second;1000/hour"):
+    # reads and writes per API key, failed authentication per client IP (config_db/rate_limits).
+    rate_limit_read: str = Field("1200/minute", validation_alias=_env("SHOPSYNC_RATE_LIMIT_READ"))
+    rate_limit_write: str = Field("120/minute", validation_alias=_env("SHOPSYNC_RATE_LIMIT_WRITE"))
+    rate_limit_auth_failures: str = Field(
+        "20/minute", validation_alias=_env("SHOPSYNC_RATE_LIMIT_AUTH_FAILURES")
+    )
+    # Proxies in front of the web process whose X-Forwarded-For entry is believed. Unset: 1 in
+    # production (Heroku's router), 0 in development (see proxy_hops).
+    trusted_proxies: int | None = Field(
+        None, ge=0, le=10, validation_alias=_env("SHOPSYNC_TRUSTED_PROXIES")
+    )
+
+    @field_validator("rate_limit_read", "rate_limit_write", "rate_limit_auth_failures")
+    @classmethod
+    def _rate_limit(cls, value: str) -> str:
+        try:
+            items = parse_many(value)
+        except ValueError:
+            raise ValueError(f"not a rate limit like 120/minute: {value!r}") from None
+        if any(item.amount < 1 for item in items):
+            raise ValueError(f"a rate limit must allow at least one request: {value!r}")
+        return value
+    # Metrics: the worker processes' Prometheus endpoint (0: none; the web serves /metrics),
+    # and the base folder of the multiprocess files, one subfolder per process type.
+    metrics_port: int = Field(9191, ge=0, le=65535, validation_alias=_env("SHOPSYNC_METRICS_PORT"))
+    metrics_dir: str | None = Field(None, validation_alias=_env("SHOPSYNC_METRICS_DIR"))
 
     @property
     def bulk_slots(self) -> int:
@@ -216,6 +248,19 @@ class Settings(BaseSettings):
     @property
     def is_production(self) -> bool:
         return self.env == "production"
+
+    @property
+    def effective_log_format(self) -> Literal["json", "text"]:
+        """SHOPSYNC_LOG_FORMAT, or json in production and text in development."""
+        return self.log_format or ("json" if self.is_production else "text")
+
+    @property
+    def proxy_hops(self) -> int:
+        """SHOPSYNC_TRUSTED_PROXIES, else 1 in production (Heroku's router appends the client's
+        address to X-Forwarded-For) and 0 in development (no proxy: the header is the client's)."""
+        if self.trusted_proxies is not None:
+            return self.trusted_proxies
+        return 1 if self.is_production else 0
 
     def check_runnable(self) -> None:
         """Refuse to start production without the keys that protect the API and tokens."""

@@ -19,12 +19,13 @@ from werkzeug.exceptions import HTTPException
 from config_db.errors import ShopsyncError, Unauthorized, UnsupportedMediaType, ValidationFailed
 from config_db.jsonsafe import parse_json
 from config_db.mongo import MongoConnection
+from config_db.openapi import OPENAPI_PATH
 from config_db.repository import ConfigRepository
 from config_db.settings import Settings
 
 log = logging.getLogger(__name__)
 EXTENSION = "shopsync"
-PUBLIC_PATHS = frozenset({"/api/openapi.json"})
+PUBLIC_PATHS = frozenset({OPENAPI_PATH})
 WRITE_METHODS = frozenset({"POST", "PATCH", "PUT"})
 # Oversized bodies up to this size are read and dropped before answering 413; past it the
 # connection is simply closed after the answer.
@@ -175,11 +176,16 @@ def _is_json(mimetype: str) -> bool:
     )
 
 
+def api_key_is_valid() -> bool:
+    """Whether the request carries the control API key (constant-time comparison)."""
+    presented = presented_api_key()
+    expected = context().settings.api_key_value()
+    return presented is not None and hmac.compare_digest(presented.encode(), expected.encode())
+
+
 def require_api_key() -> None:
     """Before every /api/* request except the OpenAPI document: constant-time key check."""
     if not request.path.startswith("/api/") or request.path in PUBLIC_PATHS:
         return
-    presented = presented_api_key()
-    expected = context().settings.api_key_value()
-    if presented is None or not hmac.compare_digest(presented.encode(), expected.encode()):
+    if not api_key_is_valid():
         raise Unauthorized("missing or wrong API key (X-API-Key or Authorization: Bearer)")

@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
+from pydantic import BaseModel
 
-from config_db.openapi import operation, path_param, query_param
+from config_db.openapi import Operation, operation, path_param, query_param
 from stores.params import MAX_LIMIT, parse_include_deleted, parse_limit, parse_since
 from stores.queries import (
     Page,
@@ -16,6 +17,7 @@ from stores.queries import (
     find_document,
     find_page,
 )
+from stores.schemas import CodePage, DocumentPage, StoreDocument
 
 blueprint = Blueprint("stores", __name__)
 EXTENSION = "shopsync.stores"
@@ -45,49 +47,43 @@ _LIST_PARAMS = [
 ]
 _BY_KEY = path_param("clientKey", "The store's clientKey")
 _BY_SHOP = path_param("shopDomain", "The store's myshopify domain")
-_READ_ERRORS = (200, 400, 401, 404)
+_READ_ERRORS = (400, 404)
 _MEMBERS = "Products of a collection in membership order (tombstones skipped unless asked for)"
 _CODES = "Codes of a discount in stored order"
-OPENAPI_PATHS: dict[str, dict[str, Any]] = {
+_MEMBER_PARAMS = [_ID, _LIMIT, _CURSOR, _INCLUDE_DELETED]
+_CODE_PARAMS = [_ID, _LIMIT, _CURSOR]
+
+
+def _read(summary: str, answer: type[BaseModel], params: list[dict[str, Any]]) -> Operation:
+    return operation(summary, {200: answer}, errors=_READ_ERRORS, params=params)
+
+
+OPENAPI_PATHS: dict[str, dict[str, Operation]] = {
     "/api/stores/{clientKey}/{collection}": {
-        "get": operation(
-            "A page of a store collection", (200, 400, 401, 404), params=[_BY_KEY, *_LIST_PARAMS]
-        )
+        "get": _read("A page of a store collection", DocumentPage, [_BY_KEY, *_LIST_PARAMS])
     },
     "/api/stores/{clientKey}/{collection}/{id}": {
-        "get": operation("One document", _READ_ERRORS, params=[_BY_KEY, _COLLECTION, _ID])
+        "get": _read("One document", StoreDocument, [_BY_KEY, _COLLECTION, _ID])
     },
     "/api/stores/{clientKey}/collections/{id}/products": {
-        "get": operation(
-            _MEMBERS, _READ_ERRORS, params=[_BY_KEY, _ID, _LIMIT, _CURSOR, _INCLUDE_DELETED]
-        )
+        "get": _read(_MEMBERS, DocumentPage, [_BY_KEY, *_MEMBER_PARAMS])
     },
     "/api/stores/{clientKey}/discounts/{id}/codes": {
-        "get": operation(_CODES, _READ_ERRORS, params=[_BY_KEY, _ID, _LIMIT, _CURSOR])
+        "get": _read(_CODES, CodePage, [_BY_KEY, *_CODE_PARAMS])
     },
     "/api/shops/{shopDomain}/{collection}": {
-        "get": operation(
-            "A page of a store collection, by shop domain",
-            (200, 400, 401, 404),
-            params=[_BY_SHOP, *_LIST_PARAMS],
+        "get": _read(
+            "A page of a store collection, by shop domain", DocumentPage, [_BY_SHOP, *_LIST_PARAMS]
         )
     },
     "/api/shops/{shopDomain}/{collection}/{id}": {
-        "get": operation(
-            "One document, by shop domain", _READ_ERRORS, params=[_BY_SHOP, _COLLECTION, _ID]
-        )
+        "get": _read("One document, by shop domain", StoreDocument, [_BY_SHOP, _COLLECTION, _ID])
     },
     "/api/shops/{shopDomain}/collections/{id}/products": {
-        "get": operation(
-            f"{_MEMBERS}, by shop domain",
-            _READ_ERRORS,
-            params=[_BY_SHOP, _ID, _LIMIT, _CURSOR, _INCLUDE_DELETED],
-        )
+        "get": _read(f"{_MEMBERS}, by shop domain", DocumentPage, [_BY_SHOP, *_MEMBER_PARAMS])
     },
     "/api/shops/{shopDomain}/discounts/{id}/codes": {
-        "get": operation(
-            f"{_CODES}, by shop domain", _READ_ERRORS, params=[_BY_SHOP, _ID, _LIMIT, _CURSOR]
-        )
+        "get": _read(f"{_CODES}, by shop domain", CodePage, [_BY_SHOP, *_CODE_PARAMS])
     },
 }
 

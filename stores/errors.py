@@ -24,6 +24,13 @@ class StoreDatabaseError(StoreError):
     code = "database_unavailable"
 
 
+class ArchiveError(StoreError):
+    """A store archive was refused: damaged, of an unknown format, or its target is taken."""
+
+    status = 400
+    code = "archive_refused"
+
+
 def quoted(value: object, limit: int = 60) -> str:
     """`repr(value)` cut to `limit` characters: error messages never echo a huge input."""
     text = repr(value)

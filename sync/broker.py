@@ -21,7 +21,10 @@ from dramatiq.middleware import CurrentMessage, Middleware
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
+from config_db.logs import configure_logging
 from config_db.settings import Settings, get_settings
+from sync import worker_metrics
+from sync.message_logs import MessageLogContext
 
 NAMESPACE = "shopsync"
 # Dramatiq counts in milliseconds; our settings count in seconds.
@@ -110,6 +113,9 @@ def build_broker(settings: Settings, *, patient: bool = True) -> RedisBroker:
     )
     broker.add_middleware(CurrentMessage())
     broker.add_middleware(ShutdownNotice())
+    MessageLogContext.install(broker)
+    # Only in the `dramatiq` command's worker processes; before any actor module records.
+    worker_metrics.install(broker, settings)
     return broker
 
 
@@ -132,6 +138,10 @@ def get_broker(settings: Settings | None = None, *, patient: bool = True) -> dra
     global _broker
     with _lock:
         if _broker is None:
+            # In a worker process this is the first of our code to run (Dramatiq's CLI imports
+            # the actor modules, which build the broker): logging is set up before anything
+            # logs, and replaces the handler the CLI installed.
+            configure_logging(settings)
             settings = settings or get_settings()
             _broker = build_broker(settings, patient=patient)
             dramatiq.set_broker(_broker)

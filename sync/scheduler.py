@@ -16,6 +16,7 @@ from typing import Any
 import redis
 from pymongo.errors import PyMongoError
 
+from config_db.logs import configure_logging, with_log_context
 from config_db.mongo import MongoDocument
 from sync.orchestration.coordination import Coordinator
 from sync.orchestration.jobs import JobStore, utcnow
@@ -80,6 +81,7 @@ def revive_stalled(
         jobs.note(job["_id"], revivals=job.get("revivals", 0) + 1, progressAt=utcnow())
 
 
+@with_log_context
 def schedule_store(
     services: SyncServices,
     launcher: SyncLauncher,
@@ -182,9 +184,7 @@ def main() -> None:
     from sync.runtime import worker_services
     from sync.tasks import SYNC_QUEUE, run_sync_job, send_resource_run
 
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s [clock] %(name)s: %(message)s"
-    )
+    configure_logging()
     services = worker_services()
     launcher = SyncLauncher(services.databases, run_sync_job.send, services.coordinator)
     watchdog = Watchdog(services, launcher, send_resource_run, get_broker(), SYNC_QUEUE)

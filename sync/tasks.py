@@ -1,6 +1,6 @@
 """Dramatiq actors: thin wrappers taking JSON primitives and calling plain functions.
 
-Run workers with `dramatiq sync.tasks`.
+Run workers with `python -m sync.worker sync.tasks webhooks.tasks` (the Procfile's worker).
 """
 
 from __future__ import annotations

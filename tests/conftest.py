@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import json
+import logging
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from io import StringIO
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import mongomock
 import pytest
+import redis
 from dramatiq import Worker
 from dramatiq.brokers.stub import StubBroker
 from pymongo import MongoClient
@@ -18,6 +26,7 @@ from sync.broker import install_broker
 STUB_BROKER = install_broker(StubBroker())
 
 from app import create_app  # noqa: E402
+from config_db.logs import LogFormat, build_formatter  # noqa: E402
 from config_db.settings import Settings  # noqa: E402
 from tests import servers  # noqa: E402
 from tests.fakeshopify import FakeShopify  # noqa: E402
@@ -156,9 +165,94 @@ def real_client(real_app: Any) -> Any:
     return real_app.test_client()
 
 
+class _CaptureHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """A subclass, so configure_logging (create_app) keeps it as it keeps pytest's."""
+
+
+@dataclass
+class LogCapture:
+    """Every line logged during a test, rendered in one of shopsync's formats."""
+
+    format: str
+    buffer: StringIO = field(default_factory=StringIO)
+
+    def lines(self) -> list[str]:
+        return [line for line in self.buffer.getvalue().splitlines() if line.strip()]
+
+    def records(self) -> list[dict[str, Any]]:
+        """The JSON objects (json format); fails on a line that is not one."""
+        return [json.loads(line) for line in self.lines()]
+
+    def text(self) -> str:
+        """The raw lines, plus in json every value decoded: an escaped secret is found too."""
+        raw = self.buffer.getvalue()
+        if self.format != "json":
+            return raw
+        return raw + "\n".join(str(value) for r in self.records() for value in r.values())
+
+
+@contextmanager
+def capture_logs(log_format: LogFormat) -> Iterator[LogCapture]:
+    """Every line logged in the block (any logger, DEBUG and up), rendered in `log_format`."""
+    capture = LogCapture(log_format)
+    handler = _CaptureHandler(capture.buffer)
+    handler.setFormatter(build_formatter(log_format))
+    root = logging.getLogger()
+    previous = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    try:
+        yield capture
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(previous)
+
+
+@pytest.fixture(params=["text", "json"])
+def log_capture(request: pytest.FixtureRequest) -> Iterator[LogCapture]:
+    """The test's log lines in each format in turn (the test runs once per format)."""
+    with capture_logs(request.param) as capture:
+        yield capture
+
+
 def close_app(app: Any) -> None:
     """Close an app's MongoClient now: closing it at exit, once servers are gone, is slow."""
     app.extensions["shopsync"].mongo.close()
+
+
+# The rate-limit tests' own Redis database (the other tests use 0-8) and their tiny limit.
+LIMITS_DB = 12
+TINY_LIMIT = "3/minute"
+
+
+@pytest.fixture
+def limits_url(redis_url: str) -> Iterator[str]:
+    """The test Redis in the rate limits' own database, emptied before and after."""
+    url = redis_url.rsplit("/", 1)[0] + f"/{LIMITS_DB}"
+    client = redis.Redis.from_url(url)
+    client.flushdb()
+    yield url
+    client.flushdb()
+    client.close()
+
+
+@pytest.fixture
+def limited_app(limits_url: str, stub_broker: StubBroker) -> Iterator[Callable[..., Any]]:
+    """Makes apps on mongomock and the limits' Redis, every limit TINY_LIMIT unless overridden."""
+    apps: list[Any] = []
+
+    def make(**overrides: Any) -> Any:
+        values = {"redis_url": limits_url, "rate_limit_read": TINY_LIMIT,
+                  "rate_limit_write": TINY_LIMIT, "rate_limit_auth_failures": TINY_LIMIT,
+                  **overrides}  # fmt: skip
+        mongo = mongomock.MongoClient(tz_aware=True)
+        app = create_app(make_settings(**values), mongo_client=mongo)
+        apps.append(app)
+        return app
+
+    yield make
+    for app in apps:
+        close_app(app)
 
 
 def service_env(mongo_uri: str, redis_url: str, **extra: str) -> dict[str, str]:
@@ -171,6 +265,9 @@ def service_env(mongo_uri: str, redis_url: str, **extra: str) -> dict[str, str]:
         "SHOPSYNC_ENV": "development",
         "SHOPIFY_CLIENT_SECRET": "app-client-secret",
         "SHOPSYNC_WORKER_HEARTBEAT_TIMEOUT_SECONDS": "5",
+        # Not the machine's default folder: other test runs and `make run` use that one.
+        "SHOPSYNC_METRICS_DIR": str(Path(tempfile.gettempdir()) / f"shopsync-tests-{os.getpid()}"),
+        "SHOPSYNC_METRICS_PORT": "0",
     }
     env.update(extra)
     return env

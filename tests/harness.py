@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -116,12 +117,30 @@ class Stack:
         return clock
 
     def logs(self) -> str:
-        return self.web.log() + "".join(worker.log() for worker in self.workers)
+        """Every process's log; JSON lines also decoded, so an escaped secret is found too."""
+        return readable(self.web.log() + "".join(worker.log() for worker in self.workers))
 
     def stop(self) -> None:
         for worker in self.workers:
             worker.stop()
         self.web.stop()
+
+
+def json_lines(text: str) -> list[dict[str, Any]]:
+    """The JSON objects of a log, one a line (fails on a line that is not one)."""
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def readable(text: str) -> str:
+    """A log's text, plus the decoded values of the lines that are JSON objects."""
+    decoded = []
+    for line in text.splitlines():
+        if line.startswith("{"):
+            try:
+                decoded.extend(str(value) for value in json.loads(line).values())
+            except ValueError:
+                continue
+    return text + "\n".join(decoded)
 
 
 def start_stack(
@@ -147,6 +166,10 @@ def start_stack(
         "SHOPSYNC_SECRET_KEY": "test-secret-key",
         "SHOPSYNC_ENV": "development",
         "SHOPIFY_CLIENT_SECRET": "app-client-secret",
+        # Each stack its own metrics folders (stacks run side by side), no worker endpoint
+        # unless a test asks for one on a free port.
+        "SHOPSYNC_METRICS_DIR": str(log_dir / f"{name}-metrics"),
+        "SHOPSYNC_METRICS_PORT": "0",
         **FAST_ENV,
         **env,
     }

@@ -158,7 +158,9 @@ def dramatiq_worker(
     return Service(
         name,
         [
-            str(BIN / "dramatiq"),
+            sys.executable,
+            "-m",
+            "sync.worker",  # the Procfile's worker: dramatiq's CLI with our logging
             *modules,
             "--processes",
             str(processes),

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,12 +18,14 @@ from tests.conftest import (
     HEADERS,
     SECRET_KEY,
     STOREFRONT_TOKEN,
+    LogCapture,
     close_app,
     make_settings,
     seed_payload,
 )
 from tests.fakeshopify import generate_store
-from tests.harness import Stack, start_stack
+from tests.harness import Stack, json_lines, start_stack
+from tests.openapi_check import openapi_path
 
 SECRETS = (ADMIN_TOKEN, STOREFRONT_TOKEN, SECRET_KEY, API_KEY)
 
@@ -72,23 +73,11 @@ def test_unexpected_errors_are_json_500_without_details(app: Any) -> None:
 # --- OpenAPI --------------------------------------------------------------------------------
 
 
-def _openapi_path(rule: str) -> str:
-    return re.sub(r"<(?:[a-z]+:)?([a-z_]+)>", lambda m: "{" + _camel(m.group(1)) + "}", rule)
-
-
-def _camel(name: str) -> str:
-    special = {"doc_id": "id"}
-    if name in special:
-        return special[name]
-    head, *rest = name.split("_")
-    return head + "".join(part.title() for part in rest)
-
-
 def test_every_route_is_documented_and_nothing_else(app: Any, client: Any) -> None:
     document = client.get("/api/openapi.json").get_json()
     assert document["openapi"].startswith("3.1")
     routes = {
-        (_openapi_path(rule.rule), method.lower())
+        (openapi_path(rule.rule), method.lower())
         for rule in app.url_map.iter_rules()
         if rule.endpoint != "static"
         for method in rule.methods - {"HEAD", "OPTIONS"}
@@ -121,7 +110,9 @@ def test_ready_names_mongodb_when_it_is_down(stub_broker: Any) -> None:
 # --- no secret in answers or logs (in-process) ---------------------------------------------
 
 
-def test_no_secret_in_any_answer_or_log_line(client: Any, caplog: pytest.LogCaptureFixture) -> None:
+def test_no_secret_in_any_answer_or_log_line(
+    client: Any, caplog: pytest.LogCaptureFixture, log_capture: LogCapture
+) -> None:
     caplog.set_level(logging.DEBUG)
     answers = [
         client.post("/api/config/sync", json=seed_payload(), headers=HEADERS),
@@ -137,6 +128,7 @@ def test_no_secret_in_any_answer_or_log_line(client: Any, caplog: pytest.LogCapt
         client.get("/api/stores/mystore/sync/jobs", headers=HEADERS),
     ]
     text = "\n".join(a.get_data(as_text=True) for a in answers) + caplog.text
+    text += log_capture.text()  # the lines as the processes write them (text and json)
     for secret in SECRETS:
         assert secret not in text
 
@@ -146,7 +138,9 @@ def test_no_secret_in_any_answer_or_log_line(client: Any, caplog: pytest.LogCapt
 
 @pytest.fixture(scope="module")
 def real_stack(log_dir: Path, mongo_uri: str, redis_url: str) -> Iterator[Stack]:
-    stack = start_stack("app", log_dir, mongo_uri, redis_url.rsplit("/", 1)[0] + "/3")
+    # JSON logs: the real path's secret check covers that format (other stacks log text).
+    redis_db = redis_url.rsplit("/", 1)[0] + "/3"
+    stack = start_stack("app", log_dir, mongo_uri, redis_db, SHOPSYNC_LOG_FORMAT="json")
     yield stack
     stack.stop()
 
@@ -192,6 +186,32 @@ def test_seed_payload_end_to_end_through_real_services(
         assert real_mongo.appconfig.clients.count_documents({}) == 1
         listed = http.get("/api/config/clients").text
     # And no secret ever reached a response or a log line of either process
-    logs = real_stack.web.log() + "".join(worker.log() for worker in real_stack.workers)
+    logs = real_stack.logs()
     for secret in SECRETS:
         assert secret not in listed + answer.text + logs
+
+
+@pytest.mark.real
+def test_web_and_worker_log_json_lines_naming_store_job_and_resource(
+    real_stack: Stack, fake: Any
+) -> None:
+    # Given the real web and worker processes with SHOPSYNC_LOG_FORMAT=json, and a shop
+    shop = fake.add_shop("jsonlogs", data=generate_store(seed=6, products=4))
+    shop.configure(bucket_max=2000, restore_rate=1000)
+    # When the store is configured and synced
+    job_id = real_stack.configure(shop)
+    assert real_stack.wait_job("jsonlogs", job_id, timeout=60)["status"] == "completed"
+    # Then every line either process wrote is a JSON object with the standard fields
+    web = json_lines(real_stack.web.log())
+    worker = [line for process in real_stack.workers for line in json_lines(process.log())]
+    for line in web + worker:
+        assert {"timestamp", "level", "logger", "message", "process"} <= line.keys(), line
+    # And gunicorn's and Dramatiq's own lines are among them (its main process too)
+    assert any(line["logger"] == "gunicorn.error" for line in web)
+    assert any("booting up" in line["message"] for line in worker)
+    assert any("ready for action" in line["message"] for line in worker)
+    # And the web names the store and job it created; the worker, each resource run of it
+    assert any(line.get("clientKey") == "jsonlogs" and line.get("jobId") == job_id for line in web)
+    ours = [line for line in worker if line.get("clientKey") == "jsonlogs"]
+    runs = {line["resource"] for line in ours if line.get("jobId") == job_id and "resource" in line}
+    assert {"products", "collections"} <= runs, runs

@@ -35,6 +35,8 @@ def stack(log_dir: Path, mongo_uri: str, redis_url: str, fake: FakeShopify) -> I
         # point budget (a bulk export would end in seconds). The bulk path's own calls share
         # the same token source.
         SHOPSYNC_SYNC_PATH="paged",
+        # JSON logs: the token secrets are looked for in that format (stack.logs() decodes it).
+        SHOPSYNC_LOG_FORMAT="json",
     )  # fmt: skip
     yield stack
     stack.stop()

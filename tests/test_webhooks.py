@@ -13,7 +13,7 @@ from typing import Any
 import dramatiq
 import pytest
 
-from tests.conftest import ADMIN_TOKEN, HEADERS, seed_payload
+from tests.conftest import ADMIN_TOKEN, HEADERS, LogCapture, seed_payload
 from webhooks.intake import WebhookIntake
 
 APP_SECRET = "app-client-secret"  # make_settings' SHOPIFY_CLIENT_SECRET
@@ -271,12 +271,48 @@ def _services_for(app: Any) -> Any:
     return build_services(context.settings, context.mongo)
 
 
-def test_secrets_never_reach_the_event_log(store: Any, mock_mongo: Any) -> None:
+def test_secrets_never_reach_the_event_log_or_a_log_line(
+    store: Any, mock_mongo: Any, app: Any, log_capture: LogCapture
+) -> None:
+    # Given deliveries: a valid one, a forged one, and one left queued by a broker outage
     body, headers = delivery()
     store.post("/webhooks/shopify", data=body, headers=headers)
-    text = json.dumps(_events(mock_mongo), default=str)
-    assert headers["X-Shopify-Hmac-Sha256"] not in text
-    assert APP_SECRET not in text and ADMIN_TOKEN not in text
+    forged_body, forged = delivery(secret="not-the-secret")
+    assert store.post("/webhooks/shopify", data=forged_body, headers=forged).status_code == 401
+    _break_the_broker(app)
+    queued_body, queued = delivery(event_id="evt-left-queued")
+    assert store.post("/webhooks/shopify", data=queued_body, headers=queued).status_code == 200
+    # Then neither the event log nor a log line (text and json) holds a secret or signature
+    text = json.dumps(_events(mock_mongo), default=str) + log_capture.text()
+    assert "evt-left-queued" in log_capture.text()  # the outage was logged
+    for secret in (APP_SECRET, ADMIN_TOKEN, headers["X-Shopify-Hmac-Sha256"],
+                   forged["X-Shopify-Hmac-Sha256"], queued["X-Shopify-Hmac-Sha256"]):  # fmt: skip
+        assert secret not in text
+
+
+def _break_the_broker(app: Any) -> None:
+    def broker_down(client_key: str, event_id: str) -> None:
+        raise dramatiq.errors.BrokerConnectionError("redis is down")
+
+    app.extensions["shopsync.webhooks"].intake._send = broker_down  # noqa: SLF001
+
+
+def test_a_delivery_left_queued_is_logged_with_its_store_and_event(
+    store: Any, app: Any, log_capture: LogCapture
+) -> None:
+    # Given a broker outage
+    _break_the_broker(app)
+    # When a delivery comes in
+    body, headers = delivery(event_id="evt-9")
+    assert store.post("/webhooks/shopify", data=body, headers=headers).status_code == 200
+    # Then the warning names the store and the event, as fields
+    [line] = [line for line in log_capture.lines() if "left queued" in line]
+    if log_capture.format == "json":
+        record = json.loads(line)
+        assert (record["clientKey"], record["eventId"]) == ("mystore", "evt-9:products/update")
+        assert record["level"] == "warning" and record["logger"] == "webhooks.intake"
+    else:
+        assert "clientKey=mystore" in line and "eventId=evt-9:products/update" in line
 
 
 @pytest.mark.real

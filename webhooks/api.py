@@ -4,31 +4,36 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
+from werkzeug.exceptions import RequestEntityTooLarge
 
-from config_db.openapi import operation, path_param
-from webhooks.errors import BodyTooLarge
+from config_db import metrics
+from config_db.openapi import Operation, operation, path_param
+from webhooks.errors import BodyTooLarge, RegistrationFailed
 from webhooks.intake import WebhookIntake
+from webhooks.schemas import Delivery, DeliveryAccepted, RegistrationRefused, WebhookRegistration
 from webhooks.subscriptions import Registration
 
 blueprint = Blueprint("webhooks", __name__)
 EXTENSION = "shopsync.webhooks"
 
 _DELIVERY = operation(
-    "A Shopify webhook delivery (X-Shopify-Topic, -Hmac-Sha256, -Shop-Domain, -Webhook-Id, "
-    "-Event-Id, -Triggered-At; or the same without X-). Verified, logged, applied by a worker.",
-    (200, 400, 401, 404, 413, 503),
-    body={"type": "object"},
+    "A Shopify webhook delivery, verified, logged and applied by a worker",
+    {200: DeliveryAccepted},
+    errors=(400, 401, 404, 413, 503),
+    body=Delivery,
     public=True,
+    description="Headers: X-Shopify-Topic, -Hmac-Sha256, -Shop-Domain, -Webhook-Id, -Event-Id, "
+    "-Triggered-At (or the same without X-). 404 for a shop with no store.",
 )
-OPENAPI_PATHS: dict[str, dict[str, Any]] = {
+OPENAPI_PATHS: dict[str, dict[str, Operation]] = {
     "/webhooks/shopify": {"post": _DELIVERY},
     "/api/stores/{clientKey}/webhooks/register": {
         "post": operation(
             "Create the store's missing webhook subscriptions now",
-            (200, 401, 404, 502),
+            {200: WebhookRegistration, 502: RegistrationRefused},
+            errors=(404,),
             params=[path_param("clientKey", "The store's clientKey")],
         )
     },
@@ -51,7 +56,11 @@ def services() -> WebhookServices:
 def receive() -> tuple[Response, int]:
     """Verify the HMAC on the raw body, log the delivery once, enqueue it; 200 fast."""
     hooks = services()
-    body = read_body(hooks.webhook_max_body_bytes)
+    try:
+        body = read_body(hooks.webhook_max_body_bytes)
+    except (BodyTooLarge, RequestEntityTooLarge):  # chunked, or past its Content-Length
+        metrics.WEBHOOK_DELIVERIES.labels("", "too_large").inc()  # before the shop is known
+        raise
     return jsonify(hooks.intake.accept(dict(request.headers.items()), body)), 200
 
 
@@ -73,6 +82,12 @@ def read_body(limit: int) -> bytes:
 
 @blueprint.post("/api/stores/<client_key>/webhooks/register")
 def register(client_key: str) -> tuple[Response, int]:
-    """Register the store's webhook subscriptions; 502 when Shopify refused."""
+    """Register the store's webhook subscriptions; 502 (the error shape) when Shopify refused."""
     registration = services().register(client_key)
-    return jsonify(registration.to_dict()), 502 if registration.status == "failed" else 200
+    answer = registration.to_dict()
+    if registration.status != "failed":
+        return jsonify(answer), 200
+    # The error shape every failure has, with what was registered before Shopify failed.
+    failure = RegistrationFailed(f"webhook registration failed: {registration.error}")
+    answer["error"] = failure.to_dict()
+    return jsonify(answer), failure.status

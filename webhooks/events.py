@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from pymongo import ReturnDocument
+from pymongo import DESCENDING, ReturnDocument
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
@@ -99,6 +99,24 @@ class EventLog:
             {"_id": event_id},
             {"$set": {"status": status, "error": error, "processedAt": utcnow(), **fields}},
         )
+
+    def recent(self, status: EventStatus | None = None, limit: int = 50) -> list[MongoDocument]:
+        """The latest events (optionally of one status), newest first, payloads left out."""
+        query = {"status": status} if status else {}
+        found = self._events.find(query, {"payload": 0}).sort("receivedAt", DESCENDING)
+        return list(found.limit(limit))
+
+    def reopen(self, event_id: str) -> bool:
+        """A `failed` event back to `queued` (an operator's replay); False if it is not failed."""
+        result = self._events.update_one(
+            {"_id": event_id, "status": "failed"},
+            {
+                "$set": {"status": "queued", "error": None, "processedAt": None,
+                         "claimedAt": None, "requeues": 0, "replayedAt": utcnow()},
+                "$unset": {"nextSendAt": ""},
+            },
+        )  # fmt: skip
+        return result.modified_count == 1
 
     def waiting(self, older_than_seconds: float, limit: int = 500) -> list[MongoDocument]:
         """Events still `queued` and unclaimed whose message may be lost: due for a re-send.

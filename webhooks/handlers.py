@@ -9,7 +9,9 @@ from typing import Any
 
 from pymongo.errors import PyMongoError
 
+from config_db import metrics
 from config_db.errors import ShopsyncError
+from config_db.logs import with_log_context
 from config_db.mongo import MongoDocument
 from sync.errors import ShopifyAuthError, ShopifyUnavailable
 from sync.orchestration.context import Checkpoint, SyncContext
@@ -19,7 +21,7 @@ from sync.resources import collections, discounts, products, themes
 from sync.resources.memberships import recheck_since, refresh_memberships
 from sync.runtime import SyncServices
 from sync.storage.writer import tombstone, write_documents
-from webhooks.events import EventLog
+from webhooks.events import EventLog, EventStatus
 
 log = logging.getLogger(__name__)
 NO_DEADLINE_SECONDS = 3600.0
@@ -191,6 +193,7 @@ def _outcome(services: SyncServices, client: MongoDocument, event: MongoDocument
     return (_store_event if store_topic else _app_event)(services, client, event)
 
 
+@with_log_context
 def apply_event(
     services: SyncServices, client_key: str, event_id: str, *, final_attempt: bool = True
 ) -> str | None:
@@ -208,26 +211,33 @@ def apply_event(
         outcome = _outcome(services, client, event)
     except ShopifyAuthError as error:
         services.repository.mark_needs_auth(client_key, error.message)
-        return _failed(events, event_id, error.message)
+        return _failed(events, client_key, event_id, error.message)
     except (ShopifyUnavailable, PyMongoError) as error:
         if not final_attempt:
             events.release(event_id)
+            _count(client_key, "retried")
             raise
-        return _failed(events, event_id, getattr(error, "message", type(error).__name__))
+        message = getattr(error, "message", type(error).__name__)
+        return _failed(events, client_key, event_id, message)
     except ShopsyncError as error:
-        return _failed(events, event_id, error.message)
+        return _failed(events, client_key, event_id, error.message)
     except Exception as error:  # noqa: BLE001 - logged whole; the event must not stay queued
         log.exception("%s webhook %s failed", client_key, event["topic"])
-        return _failed(events, event_id, f"unexpected {type(error).__name__} (see worker log)")
-    if event["topic"] != "shop/redact":
-        if outcome.startswith("ignored"):
-            events.finish(event_id, "ignored", None, outcome=outcome)
-        else:
-            events.finish(event_id, "applied", None, outcome=outcome)
+        message = f"unexpected {type(error).__name__} (see worker log)"
+        return _failed(events, client_key, event_id, message)
+    status: EventStatus = "ignored" if outcome.startswith("ignored") else "applied"
+    if event["topic"] != "shop/redact":  # its store database, event log included, is gone
+        events.finish(event_id, status, None, outcome=outcome)
+    _count(client_key, status)
     log.info("%s webhook %s: %s", client_key, event["topic"], outcome)
     return outcome
 
 
-def _failed(events: EventLog, event_id: str, message: str) -> str:
+def _failed(events: EventLog, client_key: str, event_id: str, message: str) -> str:
     events.finish(event_id, "failed", message[:500])
+    _count(client_key, "failed")
     return message
+
+
+def _count(client_key: str, outcome: str) -> None:
+    metrics.WEBHOOK_EVENTS.labels(client_key, outcome).inc()

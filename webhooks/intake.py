@@ -12,12 +12,14 @@ from typing import Any
 import dramatiq
 import redis
 
+from config_db import metrics
 from config_db.errors import ValidationFailed
 from config_db.jsonsafe import parse_json
+from config_db.logs import with_log_context
 from config_db.repository import ConfigRepository
 from config_db.settings import Settings
 from stores.databases import StoreDatabases
-from webhooks.errors import BadDelivery, UnknownShop, WebhookUnauthorized
+from webhooks.errors import BadDelivery, UnknownShop, WebhookError, WebhookUnauthorized
 from webhooks.events import EventLog
 from webhooks.group_insert import GroupInserter
 from webhooks.verify import read_delivery, shop_domain_of, verify_hmac
@@ -85,6 +87,19 @@ class WebhookIntake:
         # it reaches no query, the app secret is tried, and read_delivery refuses it (400).
         shop_domain = shop_domain_of(headers)
         target = self._target(shop_domain) if shop_domain else None
+        # The store label comes from our config only: a header is not a bounded label.
+        client_key = target.client_key if target is not None else ""
+        try:
+            answer = self._accept(headers, body, target)
+        except WebhookError as error:
+            metrics.WEBHOOK_DELIVERIES.labels(client_key, refusal_outcome(error)).inc()
+            raise
+        metrics.WEBHOOK_DELIVERIES.labels(client_key, answer["status"]).inc()
+        return answer
+
+    def _accept(
+        self, headers: Mapping[str, str], body: bytes, target: ShopTarget | None
+    ) -> dict[str, Any]:
         self._verify(headers, body, target)
         delivery = read_delivery(headers)
         if target is None:
@@ -103,6 +118,7 @@ class WebhookIntake:
         self.enqueue(target.client_key, delivery.dedup_key)
         return {"status": "queued", "eventId": delivery.dedup_key}
 
+    @with_log_context
     def enqueue(self, client_key: str, event_id: str) -> bool:
         """Send the event to a worker; on a broker outage the clock sends it later."""
         try:
@@ -141,6 +157,17 @@ class WebhookIntake:
         with self._lock:
             self._cache[shop_domain] = (now + SHOP_CACHE_SECONDS, target)
         return target
+
+
+def refusal_outcome(error: WebhookError) -> str:
+    """The delivery metric's outcome for a refused delivery."""
+    if isinstance(error, WebhookUnauthorized):
+        return "bad_hmac"
+    if isinstance(error, UnknownShop):
+        return "unknown_shop"
+    if error.status == 413:
+        return "too_large"
+    return "invalid"
 
 
 def read_payload(body: bytes) -> dict[str, Any]:

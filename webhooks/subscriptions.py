@@ -12,6 +12,7 @@ from typing import Any
 import redis
 
 from config_db.errors import ShopsyncError
+from config_db.logs import carry_log_context, with_log_context
 from config_db.mongo import MongoDocument
 from sync.errors import ShopifyAuthError, ShopifyError
 from sync.orchestration.jobs import utcnow
@@ -116,6 +117,7 @@ def _create(
     return dict(result.get("webhookSubscription") or {})
 
 
+@with_log_context
 def register_webhooks(
     services: SyncServices, client_key: str, shopify: ShopifyClient | None = None
 ) -> Registration:
@@ -163,7 +165,8 @@ def _subscribe(
     registration.existing = sorted(have & set(TOPICS))
     missing = [topic for topic in TOPICS if topic not in have]
     with ThreadPoolExecutor(CREATE_CONCURRENCY) as pool:
-        created = list(pool.map(lambda topic: _create(shopify, store, topic, uri), missing))
+        create = carry_log_context(lambda topic: _create(shopify, store, topic, uri))
+        created = list(pool.map(create, missing))
     registration.created = missing
     return current + created
 

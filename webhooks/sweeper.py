@@ -44,3 +44,22 @@ def _requeue_store(
         events.resent(event, base)  # only after the send: a broker outage costs no requeue
         sent += 1
     return sent
+
+
+def replay_failed(
+    services: SyncServices, client_key: str, send: Callable[[str, str], object], limit: int = 500
+) -> list[str]:
+    """Send a store's `failed` events to the workers again (`shopsync webhooks --replay`).
+
+    Each goes back to `queued` first, as the clock's sweeper would find it: a broker outage
+    after that leaves it to the sweeper, never lost.
+    """
+    events = EventLog(services.databases.get(client_key))
+    replayed = []
+    for event in events.recent("failed", limit):
+        if events.reopen(event["_id"]):
+            send(client_key, str(event["_id"]))
+            replayed.append(str(event["_id"]))
+    if replayed:
+        log.info("%s: replayed %d failed webhook events", client_key, len(replayed))
+    return replayed

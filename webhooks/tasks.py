@@ -1,4 +1,4 @@
-"""Dramatiq actors for webhooks (run with `dramatiq sync.tasks webhooks.tasks`)."""
+"""Dramatiq actors for webhooks (run with `python -m sync.worker sync.tasks webhooks.tasks`)."""
 
 from __future__ import annotations
 

@@ -8,10 +8,11 @@ from typing import Any
 from flask import Blueprint, Response, current_app, jsonify, redirect, request
 
 from config_db.errors import ValidationFailed
-from config_db.openapi import operation, path_param, query_param
+from config_db.openapi import Answer, Operation, operation, path_param, query_param
 from config_db.web import context
 from sync.auth.authorize import migrate_to_expiring
 from sync.auth.install import authorize_url, complete_install
+from sync.auth.schemas import Installed, Migrated
 from sync.runtime import SyncServices
 
 blueprint = Blueprint("auth", __name__)
@@ -21,11 +22,12 @@ _CALLBACK_PARAMS = [
     query_param(name, f"Shopify's `{name}`", _STRING)
     for name in ("code", "hmac", "shop", "state", "timestamp", "host")
 ]
-OPENAPI_PATHS: dict[str, dict[str, Any]] = {
+OPENAPI_PATHS: dict[str, dict[str, Operation]] = {
     "/auth/install": {
         "get": operation(
             "Start the app install: redirect to the shop's authorize page",
-            (302, 400, 503),
+            {302: Answer(description="To the shop's authorize page", redirect=True)},
+            errors=(400, 503),
             params=[query_param("shop", "name.myshopify.com", _STRING)],
             public=True,
         )
@@ -33,7 +35,8 @@ OPENAPI_PATHS: dict[str, dict[str, Any]] = {
     "/auth/callback": {
         "get": operation(
             "Shopify's redirect after authorization: exchange the code, save, sync",
-            (200, 400, 401, 409, 503),
+            {200: Answer(Installed, text=("text/html",))},
+            errors=(400, 401, 409, 502, 503),
             params=_CALLBACK_PARAMS,
             public=True,
         )
@@ -41,7 +44,8 @@ OPENAPI_PATHS: dict[str, dict[str, Any]] = {
     "/api/stores/{clientKey}/auth/migrate": {
         "post": operation(
             "Turn the store's non-expiring token into an expiring one (token exchange)",
-            (200, 401, 404, 409, 502),
+            {200: Migrated},
+            errors=(404, 409, 502),
             params=[path_param("clientKey", "The store's clientKey")],
         )
     },

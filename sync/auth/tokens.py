@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 
 import redis
 
+from config_db import metrics
 from config_db.errors import NotFound
 from config_db.mongo import MongoDocument
 from config_db.repository import ConfigRepository, auth_mode_of
@@ -189,11 +190,17 @@ class TokenSource:
         client_key, mode = client["_id"], auth_mode_of(client)
         app = self.app_credentials(client)
         if app is None:
+            _count(client_key, mode, "refused")
             return self._refused(client_key, "no clientId/clientSecret to refresh the token with")
         try:
             grant = self._ask(client, mode, app)
         except TokenRefused as error:
+            _count(client_key, mode, "refused")
             return self._refused(client_key, error.message)
+        except ShopifyUnavailable:
+            _count(client_key, mode, "failed")
+            raise
+        _count(client_key, mode, "refreshed")
         self._repository.store_tokens(
             client_key,
             grant.access_token,
@@ -221,6 +228,10 @@ class TokenSource:
         log.warning("%s: marked needs_auth: %s", client_key, message)
         self._repository.mark_needs_auth(client_key, message)
         raise TokenRefused(f"{client_key}: {message}")
+
+
+def _count(client_key: str, mode: str, outcome: str) -> None:
+    metrics.TOKEN_REFRESHES.labels(client_key, mode, outcome).inc()
 
 
 def as_utc(moment: datetime) -> datetime:

@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 
+from config_db import metrics
 from sync.errors import BulkBusy, BulkExportGone, BulkRefused, ShopifyUnavailable
 from sync.orchestration.context import SyncContext
 
@@ -19,7 +20,10 @@ MUTATION_COST = 10  # Shopify charges every mutation 10 points
 STATUS_COST = 1
 TERMINAL = frozenset({"COMPLETED", "FAILED", "CANCELED", "EXPIRED"})
 RUNNING = frozenset({"CREATED", "RUNNING", "CANCELING"})
-_FIELDS = "id status errorCode objectCount fileSize url partialDataUrl createdAt completedAt query"
+_FIELDS = (
+    "id status errorCode objectCount rootObjectCount fileSize url partialDataUrl createdAt "
+    "completedAt query"
+)
 RUN_MUTATION = """
 mutation BulkRun($query: String!) {
   bulkOperationRunQuery(query: $query, groupObjects: false) {
@@ -52,6 +56,8 @@ class Operation:
     status: str
     error_code: str | None = None
     object_count: int = 0
+    # Top-level objects only (products, not their variants): the documents the run will see.
+    root_object_count: int = 0
     url: str | None = None
     partial_data_url: str | None = None
     query: str | None = None
@@ -64,6 +70,7 @@ class Operation:
             status=str(node.get("status") or ""),
             error_code=node.get("errorCode"),
             object_count=int(node.get("objectCount") or 0),
+            root_object_count=int(node.get("rootObjectCount") or 0),
             url=node.get("url"),
             partial_data_url=node.get("partialDataUrl"),
             query=node.get("query"),
@@ -93,6 +100,7 @@ def start(ctx: SyncContext, query: str) -> Operation:
     operation = payload.get("bulkOperation")
     if not isinstance(operation, dict) or not operation.get("id"):
         raise BulkRefused(f"{ctx.store.shop_domain}: bulk query answered without an operation")
+    metrics.BULK_OPERATIONS.labels(ctx.store.client_key, "created").inc()
     return Operation.parse(operation)
 
 

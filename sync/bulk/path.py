@@ -14,12 +14,14 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
+from config_db import metrics
 from sync.bulk import operations
 from sync.bulk.ingest import REFETCH, ingest, refetch
 from sync.bulk.runtime import BulkRuntime, BulkSpec, Write, pause
 from sync.errors import BulkBusy, BulkRefused, ShopifyAccessDenied, ShopifyError, ShopifyQueryError
 from sync.orchestration.context import SyncContext
-from sync.orchestration.paging import dig, finish_phase, phase
+from sync.orchestration.paging import finish_phase, phase
+from sync.orchestration.progress import note_expected
 
 log = logging.getLogger(__name__)
 State = dict[str, Any]
@@ -37,6 +39,7 @@ def main_phase(ctx: SyncContext, spec: BulkSpec, write: Write, paged: Callable[[
     if not phase(ctx, "main"):
         return
     if ctx.checkpoint.bulk is None and ctx.checkpoint.phase != "main":
+        note_expected(ctx, spec.count_root)  # once per run: the job keeps it
         ctx.checkpoint.bulk = choose(ctx, spec)
     if (ctx.checkpoint.bulk or {}).get("stage", "paged") != "paged":
         _run(ctx, spec, write)
@@ -64,11 +67,9 @@ def choose(ctx: SyncContext, spec: BulkSpec) -> State:
 
 
 def _large_delta(ctx: SyncContext, spec: BulkSpec) -> bool:
-    if spec.count_root is None:
-        return False
-    query = f"query Delta($query: String) {{ {spec.count_root}(query: $query) {{ count }} }}"
-    count = dig(ctx.query(query, {"query": ctx.search_filter()}), (spec.count_root, "count"))
-    return isinstance(count, int) and count >= ctx.settings.bulk_incremental_threshold
+    """The delta counted on the run's `updated_at` filter (the run's `expected`)."""
+    count = note_expected(ctx, spec.count_root)
+    return count is not None and count >= ctx.settings.bulk_incremental_threshold
 
 
 def _run(ctx: SyncContext, spec: BulkSpec, write: Write) -> None:
@@ -209,10 +210,12 @@ def _await(ctx: SyncContext, state: State) -> State:
         operation = operations.status(ctx, state["id"])
         if operation is None:
             runtime.free_slot()
+            metrics.BULK_OPERATIONS.labels(ctx.store.client_key, "lost").inc()
             return _rerun(ctx, state, "LOST", "the bulk operation vanished")
         ctx.facts.update(bulkStatus=operation.status, objectCount=operation.object_count)
         if operation.finished:
             runtime.free_slot()
+            metrics.BULK_OPERATIONS.labels(ctx.store.client_key, operation.status.lower()).inc()
             return _after(ctx, state, operation)
         runtime.keep_slot()
         ctx.save_progress()
@@ -226,6 +229,8 @@ def _after(ctx: SyncContext, state: State, operation: operations.Operation) -> S
     if operation.status == "COMPLETED":
         if ctx.bulk.denied:
             ctx.bulk.note_client({"bulkFallback": None})  # bulk works again for this shop
+        # The export's top-level objects are exactly what this run will see.
+        ctx.facts["expected"] = operation.root_object_count
         if operation.url:
             return _ingest_from(state, operation, partial=False)
         if operation.object_count == 0:

@@ -19,10 +19,10 @@ from sync.orchestration.coordination import Coordinator
 # How a resource writes a batch of nodes: the same function its paged path calls per page.
 Write = Callable[[list[Node]], None]
 WAIT_STEP_SECONDS = 0.5
-# The job record's facts about a resource's path (interface.md "Sync jobs").
+# The job record's facts about a resource's run (interface.md "Sync jobs"): set, not summed.
 FACTS = (
     "path", "bulkOperationId", "bulkStatus", "objectCount", "bytesDownloaded", "linesIngested",
-    "fallbackReason",
+    "fallbackReason", "expected",
 )  # fmt: skip
 
 

@@ -11,6 +11,7 @@ from typing import Any, Literal
 from pymongo.collection import Collection
 from pymongo.database import Database
 
+from config_db import metrics
 from config_db.mongo import MongoDocument
 from config_db.settings import Settings
 from stores.naming import SYNC_JOBS
@@ -150,6 +151,9 @@ class SyncContext:
     def count(self, **amounts: int) -> None:
         for name, amount in amounts.items():
             self.counts[name] = self.counts.get(name, 0) + amount
+        # Metrics count writes as they happen: a page written again after a crash counts
+        # again there, while the job's totals (saved with the checkpoint) do not.
+        metrics.record_documents(self.store.client_key, self.resource, amounts)
 
     def heartbeat(self) -> None:
         """Keep the run's leases; stop when another delivery has taken the run over."""

@@ -9,6 +9,7 @@ from bson import ObjectId
 from pymongo import DESCENDING
 from pymongo.database import Database
 
+from config_db import metrics
 from config_db.mongo import MongoDocument
 from stores.naming import SYNC_JOBS
 from sync.errors import JobNotFound
@@ -24,7 +25,8 @@ def utcnow() -> datetime:
 
 
 def new_resource_progress() -> dict[str, Any]:
-    return {"status": "queued", **{name: 0 for name in COUNTERS}}
+    """A run not started: zero counters, and `expected` unknown until Shopify tells."""
+    return {"status": "queued", **{name: 0 for name in COUNTERS}, "expected": None}
 
 
 class JobStore:
@@ -81,10 +83,11 @@ class JobStore:
     def finish(self, job_id: str, status: JobStatus, error: str | None = None) -> None:
         """End a job that is not already ended."""
         now = utcnow()
-        job = self._jobs.find_one({"_id": job_id}, {"startedAt": 1, "createdAt": 1}) or {}
+        fields = {"startedAt": 1, "createdAt": 1, "clientKey": 1, "mode": 1}
+        job = self._jobs.find_one({"_id": job_id}, fields) or {}
         began = job.get("startedAt") or job.get("createdAt")
         duration = (now - began).total_seconds() if isinstance(began, datetime) else None
-        self._jobs.update_one(
+        ended = self._jobs.update_one(
             {"_id": job_id, "status": {"$in": ["queued", "running"]}},
             {
                 "$set": {
@@ -95,6 +98,8 @@ class JobStore:
                 }
             },
         )
+        if ended.modified_count:
+            metrics.SYNC_JOBS.labels(job.get("clientKey", ""), job.get("mode", ""), status).inc()
 
     def resource_started(
         self, job_id: str, resource: str, mode: str, delivery: str | None = None
@@ -127,6 +132,9 @@ class JobStore:
         now = utcnow()
         started = progress.get("startedAt")
         duration = (now - started).total_seconds() if isinstance(started, datetime) else 0.0
+        if isinstance(started, datetime) and progress.get("status") not in TERMINAL:
+            mode = progress.get("mode") or job["mode"]
+            metrics.SYNC_PASS_SECONDS.labels(resource, mode, status).observe(duration)
         prefix = f"resources.{resource}"
         self._jobs.update_one(
             {"_id": job_id},
@@ -201,8 +209,16 @@ class JobStore:
         return list(self._jobs.find({"status": "queued", "enqueueError": {"$exists": True}}))
 
 
-def public_job(job: MongoDocument) -> MongoDocument:
-    """The job as the API shows it: `jobId` instead of `_id`."""
+def public_job(job: MongoDocument, estimate: dict[str, Any] | None = None) -> MongoDocument:
+    """The job as the API shows it: `jobId` instead of `_id`, with `progress` and `etaSeconds`
+    (and each resource's `etaSeconds`) when an estimate is given (sync.orchestration.progress).
+    """
     view = {"jobId": job["_id"]}
     view.update({key: value for key, value in job.items() if key != "_id"})
+    if estimate is not None:
+        view["progress"], view["etaSeconds"] = estimate["progress"], estimate["etaSeconds"]
+        view["resources"] = {
+            name: {**run, "etaSeconds": estimate["resources"].get(name)}
+            for name, run in job["resources"].items()
+        }
     return view

@@ -10,6 +10,7 @@ import dramatiq
 import redis
 from bson import ObjectId
 
+from config_db.logs import with_log_context
 from config_db.mongo import MongoDocument
 from stores.databases import StoreDatabases
 from sync.orchestration.coordination import Coordinator
@@ -88,11 +89,13 @@ class SyncLauncher:
         self._coordinator.force_unlock(client_key, resource)
         return self._coordinator.lock(client_key, resource, job_id)
 
+    @with_log_context
     def _record_and_send(
         self, client_key: str, job_id: str, mode: SyncMode, trigger: str, names: list[str]
     ) -> Launch:
         jobs = JobStore(self._databases.get(client_key))
         job = jobs.create(client_key, mode, names, trigger, job_id=job_id)
+        log.info("%s: %s sync job %s created by %s", client_key, mode, job_id, trigger)
         return Launch(job=job, enqueued=self.send(client_key, job_id))
 
     def send(self, client_key: str, job_id: str) -> bool:

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from config_db.logs import carry_log_context
 from sync.orchestration.context import SyncContext
 
 
@@ -47,6 +48,7 @@ def pages(
         return
     base = dict(variables or {})
 
+    @carry_log_context  # its lines (retries, throttle waits) name the store and the run
     def fetch(after: str | None) -> Any:
         first = ctx.page_first(query, {**base, "after": after})
         return dig(ctx.query_page(query, {**base, "first": first, "after": after}), path)

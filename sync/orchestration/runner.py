@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from config_db.errors import NotFound, ShopsyncError
+from config_db.logs import with_log_context
 from config_db.mongo import MongoDocument
 from config_db.secrets import SecretDecryptionError
 from sync.auth.scopes import SCOPES_FIELDS, missing_for, record_scopes, scopes_from
@@ -57,6 +58,7 @@ class Wait:
     until: float
 
 
+@with_log_context
 def start_job(
     services: SyncServices, client_key: str, job_id: str, send_resource: SendResource
 ) -> None:
@@ -138,6 +140,7 @@ def _needs_auth(services: SyncServices, client_key: str, message: str) -> None:
         log.warning("%s: marked needs_auth: %s", client_key, message)
 
 
+@with_log_context
 def run_resource(
     services: SyncServices,
     client_key: str,
@@ -223,8 +226,10 @@ def _run_locked(
             _end(services, jobs, job_id, resource, "failed", "unexpected error (see worker log)")
         raise
     SyncState(services.databases.get(client_key)).completed(
-        resource, ctx.mode, ctx.run_started, job_id
-    )
+        resource, ctx.mode, ctx.run_started, job_id, seen=ctx.totals.get("seen", 0),
+        path=str(ctx.facts.get("path") or "paged"),
+    )  # fmt: skip
+    log.info("%s %s: %s pass completed", client_key, resource, ctx.mode)
     return _end(services, jobs, job_id, resource, "completed", None)
 
 

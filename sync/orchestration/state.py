@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from pymongo.database import Database
 
 from config_db.mongo import MongoDocument
 from stores.naming import SYNC_STATE
+from sync.orchestration.progress import next_rates
 
 
 class SyncState:
@@ -23,12 +24,26 @@ class SyncState:
     def all(self) -> dict[str, MongoDocument]:
         return {doc["_id"]: doc for doc in self._state.find()}
 
-    def completed(self, resource: str, mode: str, run_started: datetime, job_id: str) -> None:
-        """After a successful pass: advance the cursor to the pass's start (never backwards)."""
-        current = self.get(resource).get("cursor")
+    def completed(
+        self,
+        resource: str,
+        mode: str,
+        run_started: datetime,
+        job_id: str,
+        *,
+        seen: int = 0,
+        path: str = "paged",
+    ) -> None:
+        """After a successful pass: advance the cursor to the pass's start (never backwards),
+        and remember the pass's pace (`rates.<mode>.<path>`) for the time-left estimates."""
+        state = self.get(resource)
+        current = state.get("cursor")
         fields: dict[str, Any] = {f"last{mode.title()}At": run_started, "lastJobId": job_id}
         if current is None or current < run_started:
             fields["cursor"] = run_started
+        duration = (datetime.now(UTC) - run_started).total_seconds()
+        previous = (state.get("rates") or {}).get(mode)
+        fields[f"rates.{mode}"] = next_rates(previous, path, seen, duration)
         self._state.update_one({"_id": resource}, {"$set": fields}, upsert=True)
 
     def started(self, resource: str, mode: str, at: datetime) -> None:

@@ -5,7 +5,10 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from sync.errors import QueryTooExpensive, ShopifyAccessDenied, ShopifyQueryError
+import httpx
+
+from sync.errors import QueryTooExpensive, ShopifyAccessDenied, ShopifyError, ShopifyQueryError
+from sync.shopify.throttle import ThrottleStatus
 
 SCOPE_RE = re.compile(r"\b(?:read|write|unauthenticated_read)_[a-z_]+\b")
 
@@ -62,3 +65,74 @@ def messages(errors: Any) -> str:
             str(e.get("message", e)) if isinstance(e, dict) else str(e) for e in errors
         )[:500]
     return str(errors)[:500]
+
+
+def retry_after(response: httpx.Response) -> float:
+    # Shopify sends Retry-After as a float string ("2.0").
+    try:
+        return max(0.0, float(response.headers.get("Retry-After", "1")))
+    except ValueError:
+        return 1.0
+
+
+def throttled_wait(cost: int, status: ThrottleStatus | None) -> float:
+    """Seconds until the bucket holds `cost` again: (requested - available) / restore rate."""
+    if status is None or status.restore_rate <= 0:
+        return 1.0
+    missing = min(cost, status.maximum_available) - status.currently_available
+    return max(0.05, missing / status.restore_rate)
+
+
+class Unauthorized(Exception):
+    """HTTP 401 or 403 from the Admin API."""
+
+    def __init__(self, code: int) -> None:
+        super().__init__(code)
+        self.code = code
+
+    def message(self, shop_domain: str, renewed: bool) -> str:
+        if renewed:
+            return (
+                f"{shop_domain}: Shopify answered HTTP {self.code} again with a freshly "
+                "refreshed token: the app's access was revoked or lacks a scope"
+            )
+        return (
+            f"{shop_domain}: Shopify answered HTTP {self.code}: the access token is "
+            "invalid, revoked or lacks a scope; update adminShopToken"
+        )
+
+
+class Retryable(Exception):
+    """An answer worth asking again: 5xx, timeouts, 429 (`throttled`), broken JSON."""
+
+    def __init__(self, reason: str, *, wait: float | None = None, throttled: bool = False):
+        super().__init__(reason)
+        self.wait = wait
+        self.throttled = throttled
+
+
+def parse_answer(
+    shop_domain: str, response: httpx.Response
+) -> tuple[dict[str, Any], ThrottleStatus | None]:
+    """The JSON body of a 200 answer and its throttle status; raises for every other answer."""
+    code = response.status_code
+    if code in (401, 403):
+        raise Unauthorized(code)
+    if code == 429:
+        raise Retryable("HTTP 429", wait=retry_after(response), throttled=True)
+    if code >= 500:
+        raise Retryable(f"HTTP {code}")
+    if code == 404:
+        raise ShopifyError(
+            f"{shop_domain}: HTTP 404 from the Admin API; check adminApiBaseUrl "
+            "and SHOPIFY_API_VERSION"
+        )
+    if code != 200:
+        raise ShopifyError(f"{shop_domain}: unexpected HTTP {code}")
+    try:
+        body = response.json()
+    except ValueError:
+        raise Retryable("invalid JSON in a 200 answer") from None
+    if not isinstance(body, dict):
+        raise Retryable("unexpected JSON in a 200 answer")
+    return body, ThrottleStatus.from_extensions(body.get("extensions"))

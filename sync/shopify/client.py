@@ -16,13 +16,20 @@ from typing import Any, Protocol
 
 import httpx
 
+from config_db import metrics
 from config_db.settings import Settings
 from sync.errors import (
     ShopifyAuthError,
     ShopifyError,
     ShopifyUnavailable,
 )
-from sync.shopify.answers import data_or_raise
+from sync.shopify.answers import (
+    Retryable,
+    Unauthorized,
+    data_or_raise,
+    parse_answer,
+    throttled_wait,
+)
 from sync.shopify.breaker import NO_PROBE, CircuitBreaker
 from sync.shopify.throttle import ThrottleBudget, ThrottleStatus
 
@@ -153,24 +160,24 @@ class ShopifyClient:
             token = store.token()
             wait = self._throttle.reserve(store.shop_domain, cost)
             if wait > 0:
-                throttle_waits = self._count_wait(stats, throttle_waits)
-                self._pause(wait, on_wait)
+                throttle_waits = self._throttle_wait(store, stats, throttle_waits, wait, on_wait)
                 continue
             try:
                 body, status = self._post(store, token, query, variables or {})
-            except _Unauthorized as refused:
+            except Unauthorized as refused:
                 self._throttle.settle(store.shop_domain, cost, None)
                 if store.tokens is None or renewed or refused.code != 401:
-                    raise ShopifyAuthError(refused.message(store, renewed)) from None
+                    raise ShopifyAuthError(refused.message(store.shop_domain, renewed)) from None
                 store.tokens.renew(token)  # once: a second 401 means the store refuses us
                 renewed = True
                 continue
-            except _Retryable as retryable:
+            except Retryable as retryable:
                 self._throttle.settle(store.shop_domain, cost, None)
                 if retryable.throttled:
-                    throttle_waits = self._count_wait(stats, throttle_waits)
                     self._throttle.drain(store.shop_domain)
-                    self._pause(retryable.wait or 1.0, on_wait)
+                    throttle_waits = self._throttle_wait(
+                        store, stats, throttle_waits, retryable.wait or 1.0, on_wait
+                    )
                     continue
                 failures += 1
                 if self._breaker is not None:
@@ -186,19 +193,41 @@ class ShopifyClient:
             if self._breaker is not None:
                 self._breaker.success(store.client_key, probe)
             stats.add(requests=1)
-            data = data_or_raise(store.shop_domain, body)
+            data = self._data(store, body)
             if data is None:
-                throttle_waits = self._count_wait(stats, throttle_waits)
-                self._pause(_throttled_wait(cost, status), on_wait)
+                wait = throttled_wait(cost, status)
+                throttle_waits = self._throttle_wait(store, stats, throttle_waits, wait, on_wait)
                 continue
             actual = body.get("extensions", {}).get("cost", {}).get("actualQueryCost")
             stats.add(points=int(actual or cost))
+            metrics.GRAPHQL_POINTS.labels(store.client_key).inc(int(actual or cost))
             return data
 
-    def _count_wait(self, stats: CallStats, waits: int) -> int:
+    def _data(self, store: StoreCredentials, body: dict[str, Any]) -> dict[str, Any] | None:
+        """The answer's data (None: THROTTLED), counted by result."""
+        try:
+            data = data_or_raise(store.shop_domain, body)
+        except ShopifyError:
+            _answered(store, "error")
+            raise
+        _answered(store, "ok" if data is not None else "throttled")
+        return data
+
+    def _throttle_wait(
+        self,
+        store: StoreCredentials,
+        stats: CallStats,
+        waits: int,
+        seconds: float,
+        on_wait: Callable[[], None] | None,
+    ) -> int:
+        """Wait for the store's budget to refill; returns the waits so far."""
         stats.add(throttle_waits=1)
         if waits + 1 > MAX_THROTTLE_WAITS:
             raise ShopifyUnavailable("still throttled after many waits")
+        metrics.THROTTLE_WAITS.labels(store.client_key).inc()
+        metrics.THROTTLE_WAIT_SECONDS.labels(store.client_key).inc(seconds)
+        self._pause(seconds, on_wait)
         return waits + 1
 
     def _pause(self, seconds: float, on_wait: Callable[[], None] | None) -> None:
@@ -222,78 +251,35 @@ class ShopifyClient:
     def _post(
         self, store: StoreCredentials, token: str, query: str, variables: dict[str, Any]
     ) -> tuple[dict[str, Any], ThrottleStatus | None]:
+        """One request; counted here unless it was answered 200 (see `_data`)."""
+        try:
+            return self._send(store, token, query, variables)
+        except Unauthorized:
+            _answered(store, "unauthorized")
+            raise
+        except Retryable as retryable:
+            _answered(store, "throttled" if retryable.throttled else "error")
+            raise
+        except ShopifyError:
+            _answered(store, "error")
+            raise
+
+    def _send(
+        self, store: StoreCredentials, token: str, query: str, variables: dict[str, Any]
+    ) -> tuple[dict[str, Any], ThrottleStatus | None]:
         headers = {"X-Shopify-Access-Token": token, "Content-Type": "application/json"}
         try:
             response = self._http.post(
                 store.graphql_url, json={"query": query, "variables": variables}, headers=headers
             )
         except httpx.TimeoutException:
-            raise _Retryable("timeout") from None
+            raise Retryable("timeout") from None
         except httpx.TransportError as error:
-            raise _Retryable(f"connection error ({type(error).__name__})") from None
-        return self._parse(store, response)
-
-    def _parse(
-        self, store: StoreCredentials, response: httpx.Response
-    ) -> tuple[dict[str, Any], ThrottleStatus | None]:
-        code = response.status_code
-        if code in (401, 403):
-            raise _Unauthorized(code)
-        if code == 429:
-            raise _Retryable("HTTP 429", wait=_retry_after(response), throttled=True)
-        if code >= 500:
-            raise _Retryable(f"HTTP {code}")
-        if code == 404:
-            raise ShopifyError(
-                f"{store.shop_domain}: HTTP 404 from the Admin API; check adminApiBaseUrl "
-                "and SHOPIFY_API_VERSION"
-            )
-        if code != 200:
-            raise ShopifyError(f"{store.shop_domain}: unexpected HTTP {code}")
-        try:
-            body = response.json()
-        except ValueError:
-            raise _Retryable("invalid JSON in a 200 answer") from None
-        if not isinstance(body, dict):
-            raise _Retryable("unexpected JSON in a 200 answer")
-        return body, ThrottleStatus.from_extensions(body.get("extensions"))
+            raise Retryable(f"connection error ({type(error).__name__})") from None
+        return parse_answer(store.shop_domain, response)
 
 
-class _Unauthorized(Exception):
-    def __init__(self, code: int) -> None:
-        super().__init__(code)
-        self.code = code
-
-    def message(self, store: StoreCredentials, renewed: bool) -> str:
-        if renewed:
-            return (
-                f"{store.shop_domain}: Shopify answered HTTP {self.code} again with a freshly "
-                "refreshed token: the app's access was revoked or lacks a scope"
-            )
-        return (
-            f"{store.shop_domain}: Shopify answered HTTP {self.code}: the access token is "
-            "invalid, revoked or lacks a scope; update adminShopToken"
-        )
-
-
-class _Retryable(Exception):
-    def __init__(self, reason: str, *, wait: float | None = None, throttled: bool = False):
-        super().__init__(reason)
-        self.wait = wait
-        self.throttled = throttled
-
-
-def _retry_after(response: httpx.Response) -> float:
-    # Shopify sends Retry-After as a float string ("2.0").
-    try:
-        return max(0.0, float(response.headers.get("Retry-After", "1")))
-    except ValueError:
-        return 1.0
-
-
-def _throttled_wait(cost: int, status: ThrottleStatus | None) -> float:
-    """Seconds until the bucket holds `cost` again: (requested - available) / restore rate."""
-    if status is None or status.restore_rate <= 0:
-        return 1.0
-    missing = min(cost, status.maximum_available) - status.currently_available
-    return max(0.05, missing / status.restore_rate)
+def _answered(store: StoreCredentials, result: str) -> None:
+    metrics.GRAPHQL_REQUESTS.labels(store.client_key, result).inc()
+    if result == "throttled":
+        metrics.GRAPHQL_THROTTLED.labels(store.client_key).inc()

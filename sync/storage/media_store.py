@@ -10,6 +10,7 @@ from gridfs import GridFSBucket
 from gridfs.errors import NoFile
 from pymongo import UpdateOne
 
+from config_db.logs import carry_log_context
 from config_db.mongo import MongoDocument
 from stores.naming import MEDIA_BUCKET
 from sync.errors import MediaDownloadError
@@ -143,7 +144,8 @@ def _download_claimed(
     media = ctx.collection(MEDIA)
     bucket = GridFSBucket(ctx.store_db, bucket_name=MEDIA_BUCKET)
     with ThreadPoolExecutor(ctx.settings.media_concurrency) as pool:
-        results = list(pool.map(lambda doc: _fetch(downloader, ctx, doc), wanted))
+        fetch = carry_log_context(lambda doc: _fetch(downloader, ctx, doc))
+        results = list(pool.map(fetch, wanted))
     downloads = {
         doc["_id"]: result
         for doc, result in zip(wanted, results, strict=True)
