@@ -59,6 +59,10 @@ class ResourceProgress(BaseModel):
     finishedAt: datetime | None = None
     durationSeconds: float | None = None
     etaSeconds: float | None = Field(default=None, ge=0, description="Estimated time left")
+    phase: str | None = Field(
+        default=None, description="While running: the step under way (main, deletions, listing)"
+    )
+    activeAt: datetime | None = Field(default=None, description="When the run last moved")
 
 
 class SyncJob(BaseModel):

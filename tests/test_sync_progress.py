@@ -216,7 +216,7 @@ def test_the_job_view_adds_progress_and_eta_without_renaming(mock_mongo: Any) ->
     assert view["progress"] == 0.0 and view["etaSeconds"] is None
     run = view["resources"]["products"]
     assert run["expected"] is None and run["etaSeconds"] is None and run["seen"] == 0
-    assert public_job(job)["resources"]["products"] == job["resources"]["products"]
+    assert public_job(job)["resources"]["products"] == job["resources"]["products"]  # nothing internal yet
 
 
 def test_the_api_answers_progress_and_eta(client: Any) -> None:
@@ -227,3 +227,26 @@ def test_the_api_answers_progress_and_eta(client: Any) -> None:
     assert {run["expected"] for run in job["resources"].values()} == {None}
     listed = client.get("/api/stores/mystore/sync/jobs", headers=HEADERS).get_json()
     assert "progress" in listed["items"][0]
+
+
+def test_the_job_view_leaves_out_delivery_plumbing_and_shows_the_phase(mock_mongo: Any) -> None:
+    # Given a run under way, as the workers record it (message, delivery, checkpoint)
+    jobs = JobStore(mock_mongo.store)
+    job = jobs.create("k", "full", ["products", "media"], trigger="test")
+    jobs.hand_over(job["_id"], "products", "message-1", None)
+    jobs.resource_started(job["_id"], "products", "full", delivery="message-1")
+    checkpoint = {"phase": "main", "cursor": "opaque", "done": [], "bulk": None}
+    jobs.note(job["_id"], **{"resources.products.checkpoint": checkpoint})
+    jobs.record_send(job["_id"], "message-0")
+    # When the API shows it
+    view = public_job(jobs.get(job["_id"]), estimate_job(jobs.get(job["_id"]), {}, parallel=2,
+                                                         now=NOW))  # fmt: skip
+    # Then no cursor, message or delivery id shows; the run's phase and last move do
+    run = view["resources"]["products"]
+    assert not {"checkpoint", "delivery", "messageId", "sentAt"} & set(run), run
+    assert not {"_id", "messageId", "sentAt"} & set(view), view
+    assert run["phase"] == "main" and run["activeAt"] is not None and "etaSeconds" in run
+    assert "phase" not in view["resources"]["media"]
+    # and the record itself keeps them for the workers
+    stored = jobs.get(job["_id"])["resources"]["products"]
+    assert stored["checkpoint"]["cursor"] == "opaque" and stored["delivery"] == "message-1"

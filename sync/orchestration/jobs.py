@@ -209,16 +209,31 @@ class JobStore:
         return list(self._jobs.find({"status": "queued", "enqueueError": {"$exists": True}}))
 
 
+# Delivery plumbing kept on the record for the workers and the watchdog, not shown: which
+# message may work on a run, when it was sent, and the checkpoint (whose phase is shown).
+_JOB_INTERNALS = frozenset({"_id", "messageId", "sentAt"})
+_RUN_INTERNALS = frozenset({"messageId", "sentAt", "delivery", "checkpoint"})
+
+
 def public_job(job: MongoDocument, estimate: dict[str, Any] | None = None) -> MongoDocument:
     """The job as the API shows it: `jobId` instead of `_id`, with `progress` and `etaSeconds`
     (and each resource's `etaSeconds`) when an estimate is given (sync.orchestration.progress).
     """
     view = {"jobId": job["_id"]}
-    view.update({key: value for key, value in job.items() if key != "_id"})
+    view.update({key: value for key, value in job.items() if key not in _JOB_INTERNALS})
+    runs = job["resources"]
+    view["resources"] = {name: _public_run(run) for name, run in runs.items()}
     if estimate is not None:
         view["progress"], view["etaSeconds"] = estimate["progress"], estimate["etaSeconds"]
-        view["resources"] = {
-            name: {**run, "etaSeconds": estimate["resources"].get(name)}
-            for name, run in job["resources"].items()
-        }
+        for name, run in view["resources"].items():
+            run["etaSeconds"] = estimate["resources"].get(name)
+    return view
+
+
+def _public_run(run: MongoDocument) -> MongoDocument:
+    """A resource run without its delivery plumbing; `phase` while it is under way."""
+    view = {key: value for key, value in run.items() if key not in _RUN_INTERNALS}
+    phase = (run.get("checkpoint") or {}).get("phase")
+    if phase is not None and run.get("status") not in TERMINAL:
+        view["phase"] = phase
     return view
