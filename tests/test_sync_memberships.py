@@ -100,6 +100,41 @@ def test_deleted_products_leave_spilled_lists_too(store: Any) -> None:
     assert _members(store, SPILLED) == ["x"] and _count(store, SPILLED) == 1
 
 
+def test_many_deleted_products_are_looked_up_in_batches(
+    store: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given deleted products spread over an inline and a spilled list, and batches of two
+    monkeypatch.setattr(memberships, "FORGET_BATCH", 2)
+    finds: list[Any] = []
+    real_collection = StoreOnly.collection
+
+    class Counting(StoreOnly):
+        def collection(self, name: str) -> Any:
+            found = real_collection(self, name)
+            return _CountingFinds(found, finds)
+
+    # When three products are forgotten (one listed nowhere, one twice in the request)
+    assert forget_memberships(Counting(store), [P1, P2, P3, P1]) == 3  # type: ignore[arg-type]
+    # Then every membership is gone, with two lookups per batch, not two per product
+    assert _members(store, INLINE) == [] and _members(store, SPILLED) == ["x"]
+    assert _count(store, SPILLED) == 1
+    assert len([query for query in finds if "$in" in str(query)]) == 4
+
+
+class _CountingFinds:
+    """A collection whose `find` calls are noted."""
+
+    def __init__(self, collection: Any, finds: list[Any]) -> None:
+        self._collection, self._finds = collection, finds
+
+    def find(self, *args: Any, **kwargs: Any) -> Any:
+        self._finds.append(args[0] if args else kwargs)
+        return self._collection.find(*args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._collection, name)
+
+
 def test_batched_query_stays_under_the_query_cost_limit() -> None:
     query = batch_query(memberships.BATCH)
     assert query.count("product(id:") == memberships.BATCH

@@ -37,6 +37,8 @@ BATCH = 10
 FIRST = 50
 # Clocks of different workers may disagree: a recheck looks this much further back.
 CLOCK_SKEW_SECONDS = 60
+# Deleted products looked up at once: one `$in` per batch instead of two finds per product.
+FORGET_BATCH = 500
 MORE_COLLECTIONS_QUERY = """
 query ProductCollections($id: ID!, $first: Int!, $after: String) {
   product(id: $id) {
@@ -141,10 +143,29 @@ def stored_memberships(ctx: SyncContext, product_id: str) -> set[str]:
 def forget_memberships(ctx: SyncContext, product_ids: list[str]) -> int:
     """Deleted products leave every collection (Shopify does not touch the collections)."""
     changes = 0
-    for product_id in dict.fromkeys(product_ids):
-        for collection_id in stored_memberships(ctx, product_id):
-            changes += remove_member(ctx, collection_id, product_id, spilled=None)
+    unique = list(dict.fromkeys(product_ids))
+    for start in range(0, len(unique), FORGET_BATCH):
+        listed = _listed_in(ctx, unique[start : start + FORGET_BATCH])
+        for product_id, collection_ids in listed.items():
+            for collection_id in sorted(collection_ids):
+                changes += remove_member(ctx, collection_id, product_id, spilled=None)
     return changes
+
+
+def _listed_in(ctx: SyncContext, product_ids: list[str]) -> dict[str, set[str]]:
+    """Per product, the stored collections listing it: two queries for the whole batch."""
+    wanted = set(product_ids)
+    listed: dict[str, set[str]] = {}
+    sources = (
+        (ctx.collection(COLLECTIONS), "_id"),
+        (ctx.collection(SIDE_COLLECTION), "collectionId"),
+    )
+    for collection, owner in sources:
+        found = collection.find({"productIds": {"$in": product_ids}}, {owner: 1, "productIds": 1})
+        for document in found:
+            for product_id in wanted.intersection(document.get("productIds") or []):
+                listed.setdefault(product_id, set()).add(document[owner])
+    return listed
 
 
 def recheck_since(ctx: SyncContext, since: datetime) -> int:
