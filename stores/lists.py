@@ -2,14 +2,13 @@
 
 Collections keep member product GIDs in `productIds`, discounts their codes in `codes`.
 Past a size the sync moves the list to chunks `{<owner>, index, <list>}` in a side
-collection and sets `<list>Spilled` (sync/storage/spill.py). Pages here are addressed by
+collection and sets `<list>Spilled` (the layout: stores/list_layout.py). Pages here are addressed by
 position, so paging reads the same either way; nothing here depends on the sync's chunk
 sizes or limits.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from pymongo.database import Database
@@ -17,25 +16,10 @@ from pymongo.database import Database
 from config_db.mongo import MongoDocument
 from stores.cursors import Position
 from stores.errors import StoreNotFound, quoted
+from stores.list_layout import CODES, MEMBERS, ListSpec
 from stores.naming import candidate_ids
 
-
-@dataclass(frozen=True)
-class ListSpec:
-    """Where one kind of list lives: owner collection, field, flag and side collection."""
-
-    collection: str
-    field: str
-    side: str
-    owner_field: str
-
-    @property
-    def flag(self) -> str:
-        return f"{self.field}Spilled"
-
-
-MEMBERS = ListSpec("collections", "productIds", "_collectionmembers", "collectionId")
-CODES = ListSpec("discounts", "codes", "_discountcodes", "discountId")
+__all__ = ["CODES", "MEMBERS", "ListSpec", "StoredList"]
 
 
 class StoredList:
@@ -81,8 +65,10 @@ class StoredList:
         field = self._spec.field
         projection = {field: {"$slice": [offset, count]}}
         if self._spilled:
-            # spill() keys chunks `<owner>#<index>`: reading by `_id` needs no other index.
-            query = {"_id": f"{self._owner_id}#{chunk}", self._spec.owner_field: self._owner_id}
+            query = {
+                "_id": self._spec.chunk_id(self._owner_id, chunk),
+                self._spec.owner_field: self._owner_id,
+            }
             found = self._store_db[self._spec.side].find_one(query, projection)
         elif chunk == 0:
             found = self._store_db[self._spec.collection].find_one(

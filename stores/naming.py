@@ -27,6 +27,8 @@ MEDIA_CLAIMS = "_mediaclaims"
 # Members of huge collections ({collectionId, index, productIds} chunks), and per product when
 # its collections were last read from Shopify.
 COLLECTION_MEMBERS = "_collectionmembers"
+# Codes of huge discounts ({discountId, index, codes} chunks): stores/list_layout.py.
+DISCOUNT_CODES = "_discountcodes"
 MEMBERSHIP_STATE = "_membershipstate"
 MEDIA_BUCKET = "mediafiles"
 # Bookkeeping fields on synced documents, never shown by the read API.

@@ -12,6 +12,7 @@ from pymongo.database import Database
 from stores import queries
 from stores.api import EXTENSION
 from stores.cursors import Position, encode_after, encode_position
+from stores.list_layout import CODES, MEMBERS
 from sync.resources.collections import MEMBERS_CHUNK
 from sync.resources.discounts import CODES_CHUNK
 from sync.storage.spill import spill
@@ -35,9 +36,7 @@ def store_collection(
 ) -> None:
     """A collection document; with `chunk`, its members spilled as the sync spills them."""
     if chunk is not None:
-        spill(
-            store_db["_collectionmembers"], "collectionId", COLLECTION, "productIds", members, chunk
-        )
+        spill(store_db["_collectionmembers"], MEMBERS, COLLECTION, members, chunk)
     store_db.collections.insert_one(
         {
             "_id": COLLECTION,
@@ -53,7 +52,7 @@ def store_collection(
 
 def store_discount(store_db: Store, codes: list[dict[str, Any]], *, chunk: int | None) -> None:
     if chunk is not None:
-        spill(store_db["_discountcodes"], "discountId", DISCOUNT, "codes", codes, chunk)
+        spill(store_db["_discountcodes"], CODES, DISCOUNT, codes, chunk)
     store_db.discounts.insert_one(
         {
             "_id": DISCOUNT,

@@ -6,7 +6,7 @@ from functools import lru_cache
 from typing import Any
 
 from config_db.mongo import MongoDocument
-from stores.naming import COLLECTION_MEMBERS
+from stores.list_layout import MEMBERS
 from sync.bulk.path import main_phase
 from sync.bulk.runtime import BulkSpec, has_all
 from sync.orchestration.context import SyncContext
@@ -22,7 +22,6 @@ from sync.storage.writer import write_documents
 NAME = "collections"
 # Beyond this many members, productIds move to `_collectionmembers` (16 MB document limit).
 MAX_INLINE_MEMBERS = 20_000
-SIDE_COLLECTION = COLLECTION_MEMBERS
 COLLECTION_FIELDS = """
   id legacyResourceId title handle descriptionHtml sortOrder templateSuffix updatedAt
   image { url altText } seo { title description }
@@ -106,14 +105,7 @@ def collection_document(ctx: SyncContext, node: dict[str, Any]) -> MongoDocument
 
 def spill_members(ctx: SyncContext, collection_id: str, members: list[str]) -> None:
     """Members of huge collections in `_collectionmembers` ({collectionId, index, productIds})."""
-    spill(
-        ctx.collection(SIDE_COLLECTION),
-        "collectionId",
-        collection_id,
-        "productIds",
-        members,
-        MEMBERS_CHUNK,
-    )
+    spill(ctx.collection(MEMBERS.side), MEMBERS, collection_id, members, MEMBERS_CHUNK)
 
 
 def sync(ctx: SyncContext) -> None:

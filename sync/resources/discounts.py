@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from config_db.mongo import MongoDocument
+from stores.list_layout import CODES
 from sync.bulk.path import main_phase
 from sync.bulk.runtime import BulkSpec, has_all
 from sync.orchestration.context import SyncContext
@@ -17,7 +18,6 @@ from sync.storage.writer import write_documents
 NAME = "discounts"
 MAX_INLINE_CODES = 10_000  # past this, codes go to `_discountcodes` (16 MB document limit)
 CODES_CHUNK = 5_000
-SIDE_COLLECTION = "_discountcodes"
 CODE_TYPES = (
     "DiscountCodeBasic",
     "DiscountCodeBxgy",
@@ -117,7 +117,7 @@ def discount_document(ctx: SyncContext, node: dict[str, Any]) -> MongoDocument:
 
 def spill_codes(ctx: SyncContext, discount_id: str, codes: list[dict[str, Any]]) -> None:
     """Codes of huge discounts in `_discountcodes` ({discountId, index, codes})."""
-    spill(ctx.collection(SIDE_COLLECTION), "discountId", discount_id, "codes", codes, CODES_CHUNK)
+    spill(ctx.collection(CODES.side), CODES, discount_id, codes, CODES_CHUNK)
 
 
 def sync(ctx: SyncContext) -> None:

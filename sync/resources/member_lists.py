@@ -13,11 +13,12 @@ from typing import Any
 
 from pymongo.errors import DuplicateKeyError
 
-from stores.naming import COLLECTION_MEMBERS as SIDE_COLLECTION
+from stores.list_layout import MEMBERS
 from stores.naming import HASH_FIELD
 from sync.orchestration.context import SyncContext
 
-COLLECTIONS = "collections"
+COLLECTIONS = MEMBERS.collection
+SIDE_COLLECTION = MEMBERS.side
 MEMBERS_CHUNK = 10_000  # ids per `_collectionmembers` chunk (spill() in the collections pass)
 
 
@@ -30,10 +31,11 @@ def add_member(ctx: SyncContext, collection_id: str, product_id: str, *, spilled
             {"$push": {"productIds": product_id}, "$inc": {"memberCount": 1}, **_UNHASH},
         ).modified_count
     side = ctx.collection(SIDE_COLLECTION)
-    if side.find_one({"collectionId": collection_id, "productIds": product_id}, {"_id": 1}):
+    owner = MEMBERS.owner_field
+    if side.find_one({owner: collection_id, MEMBERS.field: product_id}, {"_id": 1}):
         return 0
     last = side.find_one(
-        {"collectionId": collection_id},
+        {owner: collection_id},
         {"index": 1, "size": {"$size": "$productIds"}},
         sort=[("index", -1)],
     )
@@ -67,14 +69,14 @@ _UNHASH: dict[str, Any] = {"$unset": {HASH_FIELD: ""}}
 
 
 def _add_to_chunk(side: Any, collection_id: str, index: int, product_id: str) -> None:
-    """`$addToSet` into chunk `<collection>#<index>` (the `_id` spill() gives chunks)."""
+    """`$addToSet` into the chunk at `index`, made when missing (stores/list_layout.py)."""
     for attempt in range(2):
         try:
             side.update_one(
-                {"_id": f"{collection_id}#{index}"},
+                {"_id": MEMBERS.chunk_id(collection_id, index)},
                 {
-                    "$setOnInsert": {"collectionId": collection_id, "index": index},
-                    "$addToSet": {"productIds": product_id},
+                    "$setOnInsert": {MEMBERS.owner_field: collection_id, "index": index},
+                    "$addToSet": {MEMBERS.field: product_id},
                 },
                 upsert=True,
             )

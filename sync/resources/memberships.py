@@ -22,12 +22,11 @@ from typing import Any
 
 from pymongo.errors import DuplicateKeyError
 
-from stores.naming import COLLECTION_MEMBERS as SIDE_COLLECTION
 from stores.naming import MEMBERSHIP_STATE as STATE
 from sync.errors import ShopifyQueryError
 from sync.orchestration.context import SyncContext
 from sync.orchestration.paging import rest_of
-from sync.resources.member_lists import COLLECTIONS, add_member, remove_member
+from sync.resources.member_lists import COLLECTIONS, SIDE_COLLECTION, add_member, remove_member
 
 log = logging.getLogger(__name__)
 # STATE documents: {_id: product GID, readAt, changedAt}.

@@ -8,17 +8,13 @@ from pymongo import ReplaceOne
 from pymongo.collection import Collection
 
 from config_db.mongo import MongoDocument
+from stores.list_layout import ListSpec
 
 
 def spill(
-    side: Collection[MongoDocument],
-    owner_field: str,
-    owner_id: str,
-    items_field: str,
-    items: list[Any],
-    chunk: int,
+    side: Collection[MongoDocument], spec: ListSpec, owner_id: str, items: list[Any], chunk: int
 ) -> None:
-    """Store `items` in chunks `{owner_field, index, items_field}`; drop stale chunks.
+    """Store `items` in chunks of `chunk` (stores/list_layout.py); drop stale chunks.
 
     An empty `items` removes every chunk of the owner (its list fits inline again).
     """
@@ -27,12 +23,12 @@ def spill(
         side.bulk_write(
             [
                 ReplaceOne(
-                    {"_id": f"{owner_id}#{index}"},
-                    {owner_field: owner_id, "index": index, items_field: part},
+                    {"_id": spec.chunk_id(owner_id, index)},
+                    spec.chunk(owner_id, index, part),
                     upsert=True,
                 )
                 for index, part in enumerate(chunks)
             ],
             ordered=False,
         )
-    side.delete_many({owner_field: owner_id, "index": {"$gte": len(chunks)}})
+    side.delete_many({spec.owner_field: owner_id, "index": {"$gte": len(chunks)}})
