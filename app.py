@@ -10,7 +10,7 @@ from flask import Flask, Response, jsonify
 from pymongo import MongoClient
 
 from config_db import api as config_api
-from config_db import metrics_http
+from config_db import metrics_http, request_ids
 from config_db.body_limit import ChunkedBodyLimit
 from config_db.logs import configure_logging
 from config_db.mongo import MongoConnection, MongoDocument
@@ -67,6 +67,7 @@ def create_app(
     _wire_sync_and_webhooks(app, services)
     metrics_http.install(app, [StoreFreshness(services.repository, services.databases)])
     register_error_handlers(app)
+    request_ids.install(app)  # first: the limiter's and the key check's lines carry it
     install_rate_limits(app, settings)  # before the key check: past its limit, 429 not 401
     app.before_request(require_api_key)
     app.before_request(require_json_body)

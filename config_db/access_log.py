@@ -76,6 +76,9 @@ class RedactingLogger(Logger):
             "status": int(atoms["s"]) if str(atoms["s"]).isdigit() else atoms["s"],
             "durationMs": round(atoms["D"] / 1000, 3),
         }
+        request_id = atoms.get("{x-request-id}o", "-")  # set by config_db.request_ids
+        if request_id != "-":
+            fields["requestId"] = request_id
         try:
             self.access_log.info(
                 self.cfg.access_log_format, self.atoms_wrapper_class(atoms), extra=fields

@@ -31,7 +31,7 @@ FIELD_OF_PARAMETER = {
     "event_id": "eventId",
 }
 CONTEXT_FIELDS = tuple(FIELD_OF_PARAMETER.values())
-ACCESS_FIELDS = ("method", "path", "status", "durationMs")
+ACCESS_FIELDS = ("method", "path", "status", "durationMs", "requestId")
 LEADING_KEYS = ("timestamp", "level", "logger", "message")
 LEVEL = logging.INFO
 

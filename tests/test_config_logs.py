@@ -174,7 +174,8 @@ def test_dramatiq_lines_about_a_failed_message_name_its_store_job_and_resource()
 
 
 def _request(query: str) -> tuple[Any, Any, dict[str, Any]]:
-    resp = SimpleNamespace(status="200 OK", sent=12, headers=[("Content-Type", "text/plain")])
+    resp = SimpleNamespace(status="200 OK", sent=12, headers=[("Content-Type", "text/plain"),
+                                                               ("X-Request-ID", "req-0000abcd")])
     req = SimpleNamespace(headers=[("X-API-KEY", "key-leak"), ("User-Agent", "curl")])
     environ = {
         "REQUEST_METHOD": "GET",
@@ -214,5 +215,6 @@ def test_gunicorn_error_and_access_lines_are_json_with_no_secret(
         200,
     )
     assert access["durationMs"] == 3.0 and "limit=7" in access["message"]
+    assert access["requestId"] == "req-0000abcd"  # the answer's id (config_db.request_ids)
     # And no secret of the URL or headers is in either
     assert "shpat_leak1" not in out + err and "key-leak" not in out + err
