@@ -110,6 +110,14 @@ def breaker_state(breaker: dict[str, Any] | None, now: datetime) -> str:
     return "open"
 
 
+def lag(store: StoreSummary) -> str:
+    """The lag, or how far the first sync got: the copy is not whole until all resources are."""
+    if store.lag_seconds is not None:
+        return age(store.lag_seconds)
+    done, counted = store.passed
+    return "never synced" if done == 0 else f"{done}/{counted} resources synced"
+
+
 def stores_table(summaries: list[StoreSummary], now: datetime | None = None) -> Table:
     """One row per client (`shopsync stores`)."""
     now = now or utcnow()
@@ -129,7 +137,7 @@ def stores_table(summaries: list[StoreSummary], now: datetime | None = None) -> 
             documents,
             ago(store.last_full_at, now),
             ago(store.last_incremental_at, now),
-            age(store.lag_seconds) if store.lag_seconds is not None else "never synced",
+            lag(store),
             job_state(store.latest_job, store.latest_estimate) if store.latest_job else "none",
             cut(store.last_error),
             breaker_state(store.breaker, now),

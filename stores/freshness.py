@@ -12,9 +12,10 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
@@ -22,13 +23,41 @@ from pymongo.errors import PyMongoError
 
 from config_db.repository import ConfigRepository
 from stores.databases import StoreDatabases
-from stores.naming import SYNC_STATE
+from stores.naming import SYNC_STATE, SYNCED_COLLECTIONS
 
 log = logging.getLogger(__name__)
 CACHE_SECONDS = 15.0
 STATUSES = ("active", "disabled", "needs_auth", "uninstalled")
 # Written by sync.orchestration.state.SyncState.completed: a pass's start, once it completed.
 PASS_FIELDS = ("lastFullAt", "lastIncrementalAt")
+# Written by SyncState.skipped: the resource's latest run was skipped (a missing access
+# scope), until a pass completes. Such a resource cannot be behind: it is left out.
+SKIPPED_FIELD = "skippedFor"
+
+
+def latest_pass(state: Mapping[str, Any]) -> datetime | None:
+    """The start of the resource's latest complete pass, full or incremental."""
+    ends = [state[field] for field in PASS_FIELDS if isinstance(state.get(field), datetime)]
+    return max(ends) if ends else None
+
+
+def counted_resources(states: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """The resources a store's freshness is judged by: every synced one not skipped."""
+    return [name for name in SYNCED_COLLECTIONS if not (states.get(name) or {}).get(SKIPPED_FIELD)]
+
+
+def stalest_pass(
+    states: Mapping[str, Mapping[str, Any]], field: str | None = None
+) -> datetime | None:
+    """The oldest latest pass (or `field`) over the counted resources; None while one has none."""
+    found: list[datetime] = []
+    for name in counted_resources(states):
+        state = states.get(name) or {}
+        at = latest_pass(state) if field is None else state.get(field)
+        if not isinstance(at, datetime):
+            return None
+        found.append(at)
+    return min(found) if found else None
 
 
 @dataclass(frozen=True)
@@ -38,10 +67,11 @@ class StoreSnapshot:
     client_key: str
     status: str
     passes: dict[str, float]  # resource -> epoch seconds
+    stalest: float | None  # epoch seconds; None while a counted resource never passed
 
     def lag(self, now: float) -> float:
         """Seconds since the stalest resource's last complete pass; +Inf if one never did."""
-        return now - min(self.passes.values()) if self.passes else math.inf
+        return math.inf if self.stalest is None else now - self.stalest
 
 
 class StoreFreshness:
@@ -73,7 +103,7 @@ class StoreFreshness:
         lag = GaugeMetricFamily(
             "shopsync_store_sync_lag_seconds",
             "Seconds since the start of the store's last complete pass of its stalest "
-            "resource (+Inf before every resource completed one).",
+            "resource (+Inf until every resource not skipped completed one).",
             labels=["client_key"],
         )
         resource_lag = GaugeMetricFamily(
@@ -103,21 +133,22 @@ class StoreFreshness:
             return self._snapshots
 
     def _read(self) -> list[StoreSnapshot]:
-        return [
-            StoreSnapshot(
-                str(client["_id"]), str(client.get("status")), self._passes(str(client["_id"]))
-            )
-            for client in self._repository.list_clients()
-        ]
+        return [self._snapshot(client) for client in self._repository.list_clients()]
 
-    def _passes(self, client_key: str) -> dict[str, float]:
-        state = self._databases.get(client_key)[SYNC_STATE]
-        passes: dict[str, float] = {}
-        for doc in state.find({}, dict.fromkeys(PASS_FIELDS, 1)):
-            ends = [_epoch(doc[f]) for f in PASS_FIELDS if isinstance(doc.get(f), datetime)]
-            if ends:
-                passes[str(doc["_id"])] = max(ends)
-        return passes
+    def _snapshot(self, client: Mapping[str, Any]) -> StoreSnapshot:
+        state = self._databases.get(str(client["_id"]))[SYNC_STATE]
+        fields = dict.fromkeys((*PASS_FIELDS, SKIPPED_FIELD), 1)
+        states = {str(doc["_id"]): doc for doc in state.find({}, fields)}
+        passes = {
+            name: _epoch(at) for name, doc in states.items() if (at := latest_pass(doc)) is not None
+        }
+        stalest = stalest_pass(states)
+        return StoreSnapshot(
+            str(client["_id"]),
+            str(client.get("status")),
+            passes,
+            None if stalest is None else _epoch(stalest),
+        )
 
 
 def _epoch(moment: datetime) -> float:

@@ -9,6 +9,7 @@ from typing import Any
 from config_db.mongo import MongoDocument
 from config_db.repository import ConfigRepository
 from stores.databases import StoreDatabases
+from stores.freshness import counted_resources, latest_pass, stalest_pass
 from stores.naming import SYNCED_COLLECTIONS
 from sync.orchestration.jobs import JobStore
 from sync.orchestration.progress import estimate_job
@@ -25,11 +26,15 @@ class StoreSummary:
     shop_domain: str | None
     # Live documents (tombstones left out) per synced collection.
     documents: dict[str, int]
-    # The stalest resource's latest full / incremental pass (None: some resource never had one).
+    # The stalest resource's latest full / incremental pass (None: some resource never had one;
+    # resources skipped for a missing scope do not count).
     last_full_at: datetime | None
     last_incremental_at: datetime | None
-    # Seconds since the stalest resource's latest complete pass (None: never synced).
+    # Seconds since the stalest resource's latest complete pass (None: not every resource has
+    # completed one yet).
     lag_seconds: float | None
+    # (resources with a complete pass, resources counted): (3, 7) during a first sync.
+    passed: tuple[int, int]
     last_error: str | None
     breaker: dict[str, Any] | None
     latest_job: MongoDocument | None
@@ -69,9 +74,10 @@ def summarize_store(
         documents={
             name: store_db[name].count_documents({"deleted": False}) for name in SYNCED_COLLECTIONS
         },
-        last_full_at=_stalest(states, "lastFullAt"),
-        last_incremental_at=_stalest(states, "lastIncrementalAt"),
+        last_full_at=stalest_pass(states, "lastFullAt"),
+        last_incremental_at=stalest_pass(states, "lastIncrementalAt"),
         lag_seconds=_lag(states, now),
+        passed=_passed(states),
         last_error=_last_error(client, latest),
         breaker=client.get("breaker"),
         latest_job=latest,
@@ -79,31 +85,19 @@ def summarize_store(
     )
 
 
-def _passed(states: dict[str, MongoDocument]) -> list[MongoDocument]:
-    """Resources with a complete pass; one never passed shows in the latest job's error."""
-    return [state for state in states.values() if _latest_pass(state) is not None]
-
-
-def _latest_pass(state: MongoDocument) -> datetime | None:
-    passes = [at for at in (state.get("lastFullAt"), state.get("lastIncrementalAt")) if at]
-    return max(passes) if passes else None
-
-
-def _stalest(states: dict[str, MongoDocument], field: str) -> datetime | None:
-    """The oldest `field` over the passed resources; None while one of them has none."""
-    values = [state.get(field) for state in _passed(states)]
-    if not values or any(value is None for value in values):
-        return None
-    return min(value for value in values if value is not None)
-
-
 def _lag(states: dict[str, MongoDocument], now: datetime) -> float | None:
     """Seconds since the stalest resource's latest complete pass (full or incremental).
 
-    A pass's time is its start (the cursor: what it surely saw); None before any pass.
+    A pass's time is its start (the cursor: what it surely saw); None until every resource
+    not skipped for a missing scope has had one (stores.freshness, as the metric).
     """
-    latest = [at for state in _passed(states) if (at := _latest_pass(state)) is not None]
-    return max((now - min(latest)).total_seconds(), 0.0) if latest else None
+    stalest = stalest_pass(states)
+    return None if stalest is None else max((now - stalest).total_seconds(), 0.0)
+
+
+def _passed(states: dict[str, MongoDocument]) -> tuple[int, int]:
+    counted = counted_resources(states)
+    return sum(latest_pass(states.get(name) or {}) is not None for name in counted), len(counted)
 
 
 def _last_error(client: MongoDocument, latest: MongoDocument | None) -> str | None:

@@ -17,6 +17,7 @@ from cli_progress import follow_job
 from config_db.settings import get_settings
 from stores import archive
 from stores.errors import StoreError
+from stores.naming import SYNCED_COLLECTIONS
 from sync.orchestration.jobs import JobStore
 from tests.conftest import HEADERS, service_env
 
@@ -56,15 +57,16 @@ def shopsync(*args: str) -> Result:
 def test_stores_shows_every_client_with_documents_freshness_errors_and_breaker(
     configured: Any,
 ) -> None:
-    # Given mystore synced an hour ago (two live products, one tombstone), its breaker open,
-    # and `other` disabled and never synced
+    # Given mystore synced an hour ago (two live products, one tombstone; themes skipped for a
+    # missing scope), its breaker open, and `other` disabled and never synced
     now = datetime.now(UTC)
     store_db = configured["mystore"]
     store_db.products.insert_many([{"_id": f"gid://shopify/Product/{n}", "deleted": n == 3}
                                    for n in (1, 2, 3)])  # fmt: skip
-    for name in ("products", "collections"):
+    for name in SYNCED_COLLECTIONS:
         store_db["_syncstate"].insert_one(
             {"_id": name, "lastFullAt": now - timedelta(hours=1), "lastIncrementalAt": None}
+            if name != "themedatas" else {"_id": name, "skippedFor": "missing access scope"}
         )
     configured.appconfig.clients.update_one({"_id": "mystore"}, {"$set": {"breaker": {
         "state": "open", "reopenAt": now + timedelta(minutes=5)}}})  # fmt: skip
@@ -81,6 +83,16 @@ def test_stores_shows_every_client_with_documents_freshness_errors_and_breaker(
     assert "queued 0 %" in mystore  # the config's job, not started
     other = next(line for line in result.output.splitlines() if "other " in line)
     assert "disabled" in other and "paused by ops" in other and "never synced" in other
+
+
+def test_a_store_part_way_through_its_first_sync_has_no_lag_yet(configured: Any) -> None:
+    # Given mystore's first sync has finished two of its seven resources
+    state = configured["mystore"]["_syncstate"]
+    now = datetime.now(UTC)
+    state.insert_many([{"_id": name, "lastFullAt": now} for name in ("blogs", "articles")])
+    # When the operator lists the stores, Then its lag and last pass wait for the others
+    mystore = next(line for line in shopsync("stores").output.splitlines() if "mystore " in line)
+    assert "2/7 resources synced" in mystore and "ago" not in mystore, mystore
 
 
 def test_jobs_lists_the_stores_jobs(configured: Any) -> None:

@@ -25,7 +25,7 @@ from config_db import metrics_dir
 from config_db.repository import ConfigRepository
 from config_db.secrets import TokenCipher
 from stores.databases import StoreDatabases
-from stores.freshness import StoreFreshness
+from stores.freshness import CACHE_SECONDS, StoreFreshness
 from sync import worker_metrics
 from tests.conftest import (
     ADMIN_TOKEN,
@@ -210,7 +210,10 @@ def test_lag_is_the_stalest_resources_last_complete_pass_and_grows_between_reads
         {"_id": "products", "lastFullAt": at - timedelta(seconds=100)},
         {"_id": "collections", "lastFullAt": at - timedelta(seconds=900),
          "lastIncrementalAt": at - timedelta(seconds=40)},
-        {"_id": "themedatas", "lastFullStartedAt": at},  # started, never completed: not a pass
+        {"_id": "themedatas", "lastFullStartedAt": at,  # started, never completed: not a pass
+         "skippedFor": "missing access scope read_themes"},  # and skipped since: not counted
+        *({"_id": name, "lastFullAt": at - timedelta(seconds=20)}
+          for name in ("blogs", "articles", "media", "discounts")),
     ])  # fmt: skip
     collector, _ = _freshness(mongo, clock)
     gauges = _gauges(collector)
@@ -227,6 +230,29 @@ def test_lag_is_the_stalest_resources_last_complete_pass_and_grows_between_reads
     # After it, the new pass is seen
     clock.now += 6
     assert _gauges(collector)["shopsync_store_sync_lag_seconds", ("fresh",)] == 56
+
+
+def test_lag_stays_infinite_until_every_resource_passed_and_skipped_ones_do_not_count() -> None:
+    mongo: Any = mongomock.MongoClient(tz_aware=True)
+    clock = Clock()
+    at = datetime.fromtimestamp(clock.now, UTC)
+    mongo.appconfig.clients.insert_one({"_id": "s", "status": "active"})
+    # Given a first sync with three of seven resources done, one skipped for a scope
+    state = mongo.s["_syncstate"]
+    for name in ("products", "collections", "blogs"):
+        state.insert_one({"_id": name, "lastFullAt": at - timedelta(seconds=30)})
+    state.insert_one({"_id": "themedatas", "skippedFor": "missing access scope read_themes"})
+    collector, _ = _freshness(mongo, clock)
+    # Then the store's lag is +Inf (its copy is not whole), while the done ones have theirs
+    gauges = _gauges(collector)
+    assert math.isinf(gauges["shopsync_store_sync_lag_seconds", ("s",)])
+    assert gauges["shopsync_store_resource_sync_lag_seconds", ("s", "blogs")] == 30
+    # When the other three complete (the skipped one never does)
+    for name in ("articles", "media", "discounts"):
+        state.insert_one({"_id": name, "lastIncrementalAt": at - timedelta(seconds=5)})
+    clock.now += CACHE_SECONDS
+    # Then the lag is the stalest of the six that can sync
+    assert _gauges(collector)["shopsync_store_sync_lag_seconds", ("s",)] == 30 + CACHE_SECONDS
 
 
 def test_a_scrape_while_mongodb_is_down_keeps_the_last_snapshot(

@@ -16,6 +16,7 @@ from config_db.models import parse_client_config
 from sync.orchestration.jobs import JobStore
 from sync.orchestration.launcher import SyncLauncher
 from sync.orchestration.runner import run_resource
+from sync.orchestration.state import SyncState
 from tests.conftest import make_settings, seed_payload
 from tests.fakeshopify import FakeShopify, generate_store, oauth_signature
 
@@ -66,6 +67,14 @@ def test_access_denied_mid_run_skips_the_resource_naming_the_scope(
     progress = JobStore(services.databases.get("midrun")).get(job_id)["resources"]["themedatas"]
     assert progress["status"] == "skipped" and "read_themes" in progress["error"], progress
     assert "ACCESS_DENIED" in progress["error"] and progress["seen"] == 0
+    # and the store's freshness leaves it out until a pass completes again
+    state = SyncState(services.databases.get("midrun"))
+    assert "read_themes" in state.get("themedatas")["skippedFor"]
+    shop.set_scopes(["read_products", "read_content", "read_files", "read_discounts",
+                     "read_themes"])  # fmt: skip
+    job_id = launcher.start("midrun", "full", trigger="test").job["_id"]
+    run_resource(services, "midrun", job_id, "themedatas")
+    assert "skippedFor" not in state.get("themedatas")
 
 
 def test_migration_exchanges_a_static_token_once(services: Any, fake: FakeShopify) -> None:

@@ -94,7 +94,9 @@ def _skip(
 ) -> None:
     """A resource whose access scope the store did not grant: skipped, naming the scope."""
     services.coordinator.unlock(job["clientKey"], resource, job["_id"])
-    jobs.resource_finished(job["_id"], resource, "skipped", f"missing access scope {scope}")
+    reason = f"missing access scope {scope}"
+    SyncState(services.databases.get(job["clientKey"])).skipped(resource, reason)
+    jobs.resource_finished(job["_id"], resource, "skipped", reason)
 
 
 def fail_job(services: SyncServices, jobs: JobStore, job: MongoDocument, message: str) -> None:
@@ -259,5 +261,7 @@ def _end(
     if job is None:
         return Outcome.DONE  # the store database was dropped (purge or shop/redact)
     services.coordinator.unlock(job["clientKey"], resource, job_id)
+    if status == "skipped":
+        SyncState(services.databases.get(job["clientKey"])).skipped(resource, error or status)
     jobs.resource_finished(job_id, resource, status, error)
     return Outcome.DONE

@@ -8,6 +8,7 @@ from typing import Any
 from pymongo.database import Database
 
 from config_db.mongo import MongoDocument
+from stores.freshness import SKIPPED_FIELD
 from stores.naming import SYNC_STATE
 from sync.orchestration.progress import next_rates
 
@@ -44,7 +45,14 @@ class SyncState:
         duration = (datetime.now(UTC) - run_started).total_seconds()
         previous = (state.get("rates") or {}).get(mode)
         fields[f"rates.{mode}"] = next_rates(previous, path, seen, duration)
-        self._state.update_one({"_id": resource}, {"$set": fields}, upsert=True)
+        self._state.update_one(
+            {"_id": resource}, {"$set": fields, "$unset": {SKIPPED_FIELD: ""}}, upsert=True
+        )
+
+    def skipped(self, resource: str, reason: str) -> None:
+        """The resource's run was skipped (a missing scope): not counted as behind until it
+        completes a pass again (stores.freshness)."""
+        self._state.update_one({"_id": resource}, {"$set": {SKIPPED_FIELD: reason}}, upsert=True)
 
     def started(self, resource: str, mode: str, at: datetime) -> None:
         self._state.update_one(
