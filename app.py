@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -30,6 +31,7 @@ from stores.freshness import StoreFreshness
 from stores.queries import StoreQueries
 from sync.broker import get_broker
 
+log = logging.getLogger(__name__)
 VERSION = "0.1.0"
 # The config POST tries webhook registration once, quickly; a worker retries failures.
 REGISTER_ATTEMPTS = 2
@@ -43,6 +45,8 @@ def create_app(
     settings = settings or get_settings()
     settings.check_runnable()
     configure_logging(settings)
+    if settings.api_key is None and not settings.is_production:  # the web alone uses the key
+        log.warning("SHOPSYNC_API_KEY is unset: using the development key (development only)")
     app = Flask(__name__)
     app.json = ApiJSONProvider(app)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes

@@ -248,6 +248,8 @@ def import_store(
         )
     )
     _print_manifest(f"imported {file} as {as_key or manifest.client_key}", manifest)
+    for note in manifest.notes[1:]:  # the first is the title's count again
+        views.console().print(f"note: {note}", highlight=False, soft_wrap=True)
 
 
 def _print_manifest(title: str, manifest: Any) -> None:

@@ -121,11 +121,14 @@ def configure_logging(
     handler = LogHandler(stream)
     handler.setFormatter(build_formatter(chosen))
     root = logging.getLogger()
+    configured_before = any(isinstance(existing, LogHandler) for existing in root.handlers)
     for existing in list(root.handlers):
         if isinstance(existing, LogHandler) or type(existing) is logging.StreamHandler:
             root.removeHandler(existing)
     root.addHandler(handler)
-    if root.getEffectiveLevel() > LEVEL:  # keep a lower level asked for (dramatiq -v)
+    # The first call sets INFO, unless a lower level was asked for (dramatiq -v); later calls
+    # (the broker's, the services') keep the level chosen since (the command's WARNING).
+    if not configured_before and root.getEffectiveLevel() > LEVEL:
         root.setLevel(LEVEL)
     logging.captureWarnings(True)  # Python's warnings as log lines too, not bare stderr text
     structlog.configure(

@@ -46,8 +46,9 @@ def restore_client_documents(
     owner = _other_owner(appconfig, domains, client_key)
     if owner is not None:
         return (
-            f"shop {owner[0]} belongs to client {owner[1]!r}: config not restored, "
-            f"data only (no sync runs for {client_key!r} until it is configured)"
+            f"shop {owner[0]} belongs to client {owner[1]!r}: config not restored, data only "
+            f"(the read API and syncs serve {client_key!r} once it is configured; restore over "
+            f"{owner[1]!r} with --as {owner[1]} --replace, or import on another deployment)"
         )
     try:
         appconfig[CLIENTS].insert_one(client)

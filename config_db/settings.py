@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from functools import lru_cache
 from typing import Literal
 
@@ -11,8 +10,6 @@ from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from config_db.errors import SettingsError
-
-log = logging.getLogger(__name__)
 
 # Used only when SHOPSYNC_ENV=development and the variable is unset, so `make run` works at once.
 DEV_API_KEY = "dev-api-key"
@@ -301,6 +298,4 @@ def get_settings() -> Settings:
     """The process's settings, read once from the environment."""
     settings = Settings()
     settings.check_runnable()
-    if settings.api_key is None and not settings.is_production:
-        log.warning("SHOPSYNC_API_KEY is unset: using the development key (development only)")
     return settings

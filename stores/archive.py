@@ -231,7 +231,8 @@ def _check_target(client: MongoClient[Any], name: str, replace: bool) -> None:
         return
     if client[name].list_collection_names():
         raise ArchiveError(
-            f"database {name!r} exists and holds collections: import with replace to drop it",
+            f"database {name!r} exists and holds collections: import with --replace to drop "
+            "it first",
             field="clientKey",
         )
 

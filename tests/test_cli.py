@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -184,7 +185,7 @@ def test_export_and_import_call_the_archive_library(
 
     def restore(client: Any, path: Path, **options: Any) -> archive.Manifest:
         calls.append(("import", path, options))
-        return manifest
+        return replace(manifest, notes=("imported 2 documents", "shop s belongs to client 'x'"))
 
     monkeypatch.setattr(archive, "export_store", export)
     monkeypatch.setattr(archive, "import_store", restore)
@@ -195,6 +196,8 @@ def test_export_and_import_call_the_archive_library(
     )
     imported = shopsync("import", str(target), "--as", "copy", "--replace")
     assert imported.exit_code == 0 and f"imported {target} as copy" in imported.output
+    # and what the import did beyond the data (the config restored or not) is said
+    assert "note: shop s belongs to client 'x'" in imported.output
     assert calls == [
         ("export", "mystore", target, {"db_prefix": "", "version": VERSION}),
         ("import", target, {"as_client_key": "copy", "db_prefix": "", "replace": True}),

@@ -42,14 +42,19 @@ def test_sync_full_wait_follows_each_resource_to_its_expected_count(
     shop = fake.add_shop("clie2e", data=generate_store(seed=11, **shape))
     shop.configure(bucket_max=2000, restore_rate=1000, webhooks_enabled=False)
     assert stack.wait_job("clie2e", stack.configure(shop))["status"] == "completed"
-    # When the operator runs a full sync and waits for it, output piped (no terminal)
+    # When the operator runs a full sync and waits for it, output piped (no terminal), with
+    # no API key set (a command never uses it)
+    env = {name: value for name, value in {**os.environ, **stack.env}.items()
+           if name != "SHOPSYNC_API_KEY"}  # fmt: skip
     result = subprocess.run(
         [sys.executable, "-m", "cli", "sync", "clie2e", "--full", "--wait"],
-        env={**os.environ, **stack.env}, cwd=ROOT, capture_output=True, text=True, timeout=240,
+        env=env, cwd=ROOT, capture_output=True, text=True, timeout=240,
     )  # fmt: skip
-    # Then it ends with the job, exit code 0, in plain lines
+    # Then it ends with the job, exit code 0, in plain lines, and nothing on stderr (a command
+    # logs warnings and errors only: no info line, no word about the web's API key)
     output = result.stdout + result.stderr
     assert result.returncode == 0, output
+    assert result.stderr == "", result.stderr
     assert "\x1b[" not in result.stdout
     lines = result.stdout.splitlines()
     assert re.fullmatch(r"enqueued full sync job \w+ for clie2e", lines[0]), output
