@@ -104,7 +104,19 @@ def _follow_plain(read: ReadJob, console: Console, poll_seconds: float) -> Mongo
         time.sleep(poll_seconds)
 
 
-def _columns() -> tuple[Any, ...]:
+# Below this many columns the pages/objects and points columns are left out: cut to fit,
+# every column lost its end ("collectio…", "running, 1 s le…") on an 80-column terminal.
+FULL_WIDTH = 120
+
+
+def _columns(width: int) -> tuple[Any, ...]:
+    if width < FULL_WIDTH:
+        return (
+            TextColumn("{task.description}"),
+            BarColumn(bar_width=10),
+            TextColumn("{task.fields[counts]}", justify="right"),
+            TextColumn("{task.fields[state]}"),
+        )
     return (
         TextColumn("{task.description}"),
         BarColumn(bar_width=20),
@@ -116,7 +128,7 @@ def _columns() -> tuple[Any, ...]:
 
 
 def _follow_live(read: ReadJob, console: Console, poll_seconds: float) -> MongoDocument:
-    with Progress(*_columns(), console=console, refresh_per_second=4) as progress:
+    with Progress(*_columns(console.width), console=console, refresh_per_second=4) as progress:
         job, estimate = read()
         overall = progress.add_task("job", total=1.0, counts="", detail="", cost="", state="")
         tasks = {

@@ -251,3 +251,26 @@ def test_following_on_a_terminal_draws_live_bars(monkeypatch: pytest.MonkeyPatch
     console = Console(file=out, force_terminal=True, width=160)
     assert follow_job(lambda: next(states), console, poll_seconds=0)["status"] == "completed"
     assert "300/300" in out.getvalue() and "━" in out.getvalue()
+
+
+def test_on_an_80_column_terminal_the_bars_keep_whole_counts_and_states(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given a terminal 80 columns wide, and a big store's job under way
+    monkeypatch.setenv("TERM", "xterm-256color")
+    out = io.StringIO()
+    running = {"status": "running", "seen": 15_000, "expected": 30_000, "path": "bulk",
+               "linesIngested": 45_000, "objectCount": 90_000, "points": 1_532,
+               "throttleWaits": 5}  # fmt: skip
+    job = {"_id": "j1", "status": "running", "resources": {"collections": running}}
+    estimate = {"progress": 0.5, "etaSeconds": 90, "resources": {"collections": 90}}
+    done = {**job, "status": "completed", "durationSeconds": 75,
+            "resources": {"collections": {**running, "status": "completed", "seen": 30_000}}}
+    states = iter([(job, estimate), (done, estimate | {"progress": 1.0})])
+    # When it is followed to its end
+    console = Console(file=out, force_terminal=True, width=80)
+    assert follow_job(lambda: next(states), console, poll_seconds=0)["status"] == "completed"
+    # Then names, counts and states are whole (pages and points are left out), never cut
+    drawn = out.getvalue()
+    assert "collections" in drawn and "30,000/30,000 completed" in drawn
+    assert "completed in 1 min" in drawn and "…" not in drawn
