@@ -233,6 +233,9 @@ def import_store(
     replace: Annotated[
         bool, typer.Option("--replace", help="Replace an existing store database")
     ] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace it even while a sync job is queued or running")
+    ] = False,
 ) -> None:
     """Restore a store's database from an archive (refuses an existing one without --replace)."""
     from stores import archive
@@ -245,6 +248,7 @@ def import_store(
             as_client_key=as_key,
             db_prefix=session.settings.db_prefix,
             replace=replace,
+            force=force,
         )
     )
     _print_manifest(f"imported {file} as {as_key or manifest.client_key}", manifest)

@@ -42,7 +42,7 @@ from stores.archive_format import (
 )
 from stores.archive_import import end_interrupted_jobs, write_collections
 from stores.errors import ArchiveError, BadQuery
-from stores.naming import SYNC_STATE, database_name
+from stores.naming import SYNC_JOBS, SYNC_STATE, database_name
 
 log = logging.getLogger(__name__)
 RAW = CodecOptions(document_class=RawBSONDocument)
@@ -105,19 +105,24 @@ def import_store(
     as_client_key: str | None = None,
     db_prefix: str = "",
     replace: bool = False,
+    force: bool = False,
 ) -> Manifest:
     """Restore an archive into `db_prefix + (as_client_key or its clientKey)`.
 
-    Refused (ArchiveError, nothing written) when the archive is damaged or the target holds
-    collections and `replace` is false. The archive is verified in full before the target is
-    touched; a failure while writing drops the target again. Returns the archive's manifest
-    (its `client_key` is the exported store's) with `notes` on what else was done.
+    Refused (ArchiveError, nothing written) when the archive is damaged, the target holds
+    collections and `replace` is false, or a sync job of the target is queued or running and
+    `force` is false (its writes would mix with the archive's). The archive is verified in
+    full before the target is touched; a failure while writing drops the target again.
+    Returns the archive's manifest (its `client_key` is the exported store's) with `notes` on
+    what else was done.
     """
     with open_archive(path) as archive:
         manifest = read_manifest(archive)
         target_key = as_client_key or manifest.clientKey
         name = _database_name(target_key, db_prefix)
         _check_target(client, name, replace)
+        if replace and not force:
+            _check_idle(client[name])
         verify_entries(archive, manifest)
         config = _read_config(archive, manifest)
         if replace:
@@ -233,6 +238,17 @@ def _check_target(client: MongoClient[Any], name: str, replace: bool) -> None:
         raise ArchiveError(
             f"database {name!r} exists and holds collections: import with --replace to drop "
             "it first",
+            field="clientKey",
+        )
+
+
+def _check_idle(store_db: Database[Any]) -> None:
+    """A store being synced is not replaced under the sync's feet."""
+    busy = store_db[SYNC_JOBS].find_one({"status": {"$in": ["queued", "running"]}}, {"_id": 1})
+    if busy is not None:
+        raise ArchiveError(
+            f"store database {store_db.name!r} has sync job {busy['_id']} queued or running: "
+            "wait for it to end (or disable the client), or import with --force",
             field="clientKey",
         )
 

@@ -200,7 +200,8 @@ def test_export_and_import_call_the_archive_library(
     assert "note: shop s belongs to client 'x'" in imported.output
     assert calls == [
         ("export", "mystore", target, {"db_prefix": "", "version": VERSION}),
-        ("import", target, {"as_client_key": "copy", "db_prefix": "", "replace": True}),
+        ("import", target, {"as_client_key": "copy", "db_prefix": "", "replace": True,
+                            "force": False}),
     ]
 
 

@@ -127,6 +127,23 @@ def test_an_existing_target_is_refused_unless_replaced(
     assert_identical_databases(real_mongo, "src", "other")
 
 
+def test_a_store_being_synced_is_replaced_only_with_force(
+    real_mongo: MongoClient[Any], tmp_path: Path
+) -> None:
+    # Given an archive, and a target store with a sync job running
+    build_store(real_mongo)
+    export_store(real_mongo, "src", tmp_path / "src.zip", version="1")
+    real_mongo.other.products.insert_one({"_id": "keep-me"})
+    real_mongo.other["_syncjobs"].insert_one({"_id": "live", "status": "running"})
+    # Then replacing it is refused, naming the job, and leaves it alone
+    with pytest.raises(ArchiveError, match="sync job live queued or running"):
+        import_store(real_mongo, tmp_path / "src.zip", as_client_key="other", replace=True)
+    assert real_mongo.other.products.count_documents({}) == 1
+    # And with force it is replaced
+    import_store(real_mongo, tmp_path / "src.zip", as_client_key="other", replace=True, force=True)
+    assert_identical_databases(real_mongo, "src", "other")
+
+
 def _flip_byte(path: Path) -> None:
     data = bytearray(path.read_bytes())
     data[len(data) // 3] ^= 0xFF  # inside the compressed data of a collection entry
