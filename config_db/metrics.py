@@ -94,6 +94,25 @@ TOKEN_REFRESHES = Counter(
     ["client_key", "mode", "outcome"],
 )
 
+# --- the clock -------------------------------------------------------------------------------
+
+CLOCK_TICKS = Counter(
+    "shopsync_clock_ticks_total",
+    "Clock ticks: led (this clock held the leader lease and acted), follower (another clock "
+    "leads), failed (Redis or MongoDB trouble; tried again next tick).",
+    ["outcome"],
+)
+SYNC_SCHEDULED = Counter(
+    "shopsync_sync_jobs_scheduled_total",
+    "Sync jobs the clock created, by store and mode (full reconciliation or incremental).",
+    ["client_key", "mode"],
+)
+WATCHDOG_RESENDS = Counter(
+    "shopsync_watchdog_resends_total",
+    "Lost messages the clock's watchdog sent again: a job's, or one resource run's.",
+    ["client_key", "kind"],
+)
+
 WRITE_OUTCOMES = ("upserted", "skipped", "deleted")
 HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 

@@ -201,9 +201,12 @@ class Settings(BaseSettings):
         if any(item.amount < 1 for item in items):
             raise ValueError(f"a rate limit must allow at least one request: {value!r}")
         return value
-    # Metrics: the worker processes' Prometheus endpoint (0: none; the web serves /metrics),
-    # and the base folder of the multiprocess files, one subfolder per process type.
+    # Metrics: the worker processes' and the clock's Prometheus endpoints (0: none; the web
+    # serves /metrics), and the base folder of the multiprocess files, one per process type.
     metrics_port: int = Field(9191, ge=0, le=65535, validation_alias=_env("SHOPSYNC_METRICS_PORT"))
+    clock_metrics_port: int = Field(
+        9192, ge=0, le=65535, validation_alias=_env("SHOPSYNC_CLOCK_METRICS_PORT")
+    )
     metrics_dir: str | None = Field(None, validation_alias=_env("SHOPSYNC_METRICS_DIR"))
 
     @property

@@ -16,6 +16,7 @@ from typing import Any
 import redis
 from pymongo.errors import PyMongoError
 
+from config_db import metrics
 from config_db.logs import configure_logging, with_log_context
 from config_db.mongo import MongoDocument
 from sync.orchestration.coordination import Coordinator
@@ -106,6 +107,7 @@ def schedule_store(
         if names:
             launch = launcher.start_scheduled(client_key, mode, names)  # type: ignore[arg-type]
             if launch is not None:
+                metrics.SYNC_SCHEDULED.labels(client_key, mode).inc()
                 launches.append(launch)
     return launches
 
@@ -167,15 +169,36 @@ def run_forever(
     leadership = Coordinator(services.redis, lease_seconds=interval * 2, store_slots=1)
     identity = f"clock-{uuid.uuid4().hex}"
     while not stop.is_set():
+        outcome = "follower"
         try:
             if leadership.lead(LEADER_KEY, identity):
+                outcome = "led"
                 launched = tick(services, launcher, watchdog=watchdog)
                 if launched:
                     log.info("scheduled %d sync jobs", launched)
                 run_hooks(services)
         except (redis.RedisError, PyMongoError) as error:
+            outcome = "failed"
             log.warning("clock tick skipped: %s", type(error).__name__)
+        metrics.CLOCK_TICKS.labels(outcome).inc()
         stop.wait(interval)
+
+
+def serve_metrics(port: int) -> None:
+    """The clock's own /metrics (one process: no multiprocess folder), unless the port is 0.
+
+    Its jobs scheduled, watchdog re-sends and jobs failed as stalled happen only here.
+    """
+    if not port:
+        return
+    from prometheus_client import start_http_server
+
+    try:
+        start_http_server(port)
+    except OSError as error:  # a busy port must not stop the scheduling
+        log.warning("clock metrics not served on port %d: %s", port, error.strerror)
+        return
+    log.info("clock metrics on port %d", port)
 
 
 def main() -> None:
@@ -188,6 +211,7 @@ def main() -> None:
     services = worker_services()
     launcher = SyncLauncher(services.databases, run_sync_job.send, services.coordinator)
     watchdog = Watchdog(services, launcher, send_resource_run, get_broker(), SYNC_QUEUE)
+    serve_metrics(services.settings.clock_metrics_port)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())

@@ -268,6 +268,7 @@ def service_env(mongo_uri: str, redis_url: str, **extra: str) -> dict[str, str]:
         # Not the machine's default folder: other test runs and `make run` use that one.
         "SHOPSYNC_METRICS_DIR": str(Path(tempfile.gettempdir()) / f"shopsync-tests-{os.getpid()}"),
         "SHOPSYNC_METRICS_PORT": "0",
+        "SHOPSYNC_CLOCK_METRICS_PORT": "0",
     }
     env.update(extra)
     return env

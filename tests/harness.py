@@ -170,6 +170,7 @@ def start_stack(
         # unless a test asks for one on a free port.
         "SHOPSYNC_METRICS_DIR": str(log_dir / f"{name}-metrics"),
         "SHOPSYNC_METRICS_PORT": "0",
+        "SHOPSYNC_CLOCK_METRICS_PORT": "0",
         **FAST_ENV,
         **env,
     }

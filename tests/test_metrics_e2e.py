@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
+import redis as redis_lib
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests import servers
@@ -136,3 +137,34 @@ def _fresh(web: Scrape) -> Scrape | None:
             and labels["client_key"] == "metered"]  # fmt: skip
     active = web.total("shopsync_store_status", client_key="metered", status="active")
     return web if lags and not math.isinf(lags[0]) and lags[0] < 600 and active == 1 else None
+
+
+def test_the_clock_serves_its_ticks_and_the_watchdogs_resends(
+    fake: FakeShopify, log_dir: Path, mongo_uri: str, redis_url: str
+) -> None:
+    # Given a store whose config job is queued (no worker), and a clock serving its metrics
+    port = servers.free_port()
+    stack = start_stack("clockmetrics", log_dir, mongo_uri, redis_url.rsplit("/", 1)[0] + "/10",
+                        workers=0)  # fmt: skip
+    try:
+        shop = fake.add_shop("clocked", data=generate_store(seed=6, products=3))
+        shop.configure(webhooks_enabled=False)
+        stack.configure(shop)
+        stack.add_clock(SHOPSYNC_CLOCK_METRICS_PORT=str(port), SHOPSYNC_SCHEDULER_TICK_SECONDS="1")
+        url = f"http://127.0.0.1:{port}/metrics"
+        servers.wait_until(lambda: servers.port_open(port), 30, "the clock metrics port")
+        # When Redis loses the job's message
+        redis_lib.Redis.from_url(stack.env["REDIS_URL"]).flushdb()
+        # Then the clock's endpoint shows it leading ticks and sending the job again
+        resent = {"client_key": "clocked", "kind": "job"}
+
+        def resend_seen() -> Scrape | None:
+            found = scrape(url)
+            return found if found.total("shopsync_watchdog_resends_total", **resent) >= 1 else None
+
+        clock = wait_for(resend_seen, 60, "the watchdog's re-send on the clock endpoint")
+        assert clock.total("shopsync_clock_ticks_total", outcome="led") >= 1
+        assert clock.total("shopsync_clock_ticks_total", outcome="failed") == 0
+        assert shop.token not in clock.text and API_KEY not in clock.text
+    finally:
+        stack.stop()

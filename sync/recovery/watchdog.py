@@ -15,6 +15,7 @@ from typing import Any
 
 import dramatiq
 
+from config_db import metrics
 from config_db.mongo import MongoDocument
 from sync.broker import QueuedMessage, queued_messages, requeue_dead_workers
 from sync.orchestration.jobs import TERMINAL, JobStore, utcnow
@@ -128,6 +129,7 @@ class Watchdog:
             return 0
         log.warning("%s: job %s sent again (%s)", job["clientKey"], job["_id"], reason)
         self._launcher.send(job["clientKey"], job["_id"])
+        metrics.WATCHDOG_RESENDS.labels(job["clientKey"], "job").inc()
         return 1
 
     def _resend(self, job: MongoDocument, resource: str, current: str | None, why: str) -> int:
@@ -135,6 +137,7 @@ class Watchdog:
             return 0
         log.warning("%s %s: run of job %s sent again (%s)", job["clientKey"], resource,
                     job["_id"], why)  # fmt: skip
+        metrics.WATCHDOG_RESENDS.labels(job["clientKey"], "run").inc()
         return 1
 
     def revive(self, job: MongoDocument) -> int:
