@@ -240,6 +240,8 @@ def import_store(
     """Restore a store's database from an archive (refuses an existing one without --replace)."""
     from stores import archive
 
+    if force and not replace:
+        raise fail("--force goes with --replace")
     session = open_session()
     manifest = _unless_missing(
         lambda: archive.import_store(

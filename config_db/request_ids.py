@@ -16,11 +16,14 @@ HEADER = "X-Request-ID"
 LOG_FIELD = "requestId"
 # Heroku's router and most proxies send 20-200 characters of this alphabet.
 _PLAIN = re.compile(r"[A-Za-z0-9._:@-]{8,200}")
+# A caller that puts a Shopify token (shpat_, shpca_, shpss_, ...) where the id goes must not
+# get it written to every log line of the request.
+_TOKEN_LIKE = re.compile(r"shp[a-z]{2}_", re.IGNORECASE)
 
 
 def request_id_from(sent: str | None) -> str:
     """The caller's id when it is a plain token, else a new one."""
-    if sent is not None and _PLAIN.fullmatch(sent):
+    if sent is not None and _PLAIN.fullmatch(sent) and not _TOKEN_LIKE.search(sent):
         return sent
     return uuid.uuid4().hex
 

@@ -121,11 +121,11 @@ def import_store(
         target_key = as_client_key or manifest.clientKey
         name = _database_name(target_key, db_prefix)
         _check_target(client, name, replace)
-        if replace and not force:
-            _check_idle(client[name])
         verify_entries(archive, manifest)
         config = _read_config(archive, manifest)
         if replace:
+            if not force:  # checked last, just before the drop: verifying may take minutes
+                _check_idle(client[name])
             client.drop_database(name)
         try:
             write_collections(archive, client.get_database(name, codec_options=RAW), manifest)

@@ -205,6 +205,11 @@ def test_export_and_import_call_the_archive_library(
     ]
 
 
+def test_force_without_replace_is_refused(cli_env: None) -> None:
+    result = shopsync("import", "x.archive", "--force")
+    assert result.exit_code == 1 and result.output.strip() == "error: --force goes with --replace"
+
+
 def test_a_refused_import_is_one_line(cli_env: None, monkeypatch: pytest.MonkeyPatch) -> None:
     def refuse(*_args: Any, **_options: Any) -> None:
         raise StoreError("store database 'copy' exists: pass --replace")

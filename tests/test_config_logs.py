@@ -133,6 +133,30 @@ def test_configure_replaces_the_basic_config_handler_and_keeps_a_capture() -> No
                 root.removeHandler(handler)
 
 
+def test_the_first_setup_logs_info_and_later_ones_keep_the_level_chosen_since() -> None:
+    # Given a process that has not set logging up yet (Python's default: WARNING)
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    for handler in handlers:
+        root.removeHandler(handler)
+    root.setLevel(logging.WARNING)
+    try:
+        # When shopsync sets it up, Then info lines are written
+        configure_logging(log_format="text", stream=io.StringIO())
+        assert root.level == logging.INFO
+        # When a command then asks for warnings only and the broker sets logging up again
+        root.setLevel(logging.WARNING)
+        configure_logging(log_format="text", stream=io.StringIO())
+        # Then the command's choice stands (no info line above its output)
+        assert root.level == logging.WARNING
+    finally:
+        for handler in list(root.handlers):
+            root.removeHandler(handler)
+        for handler in handlers:
+            root.addHandler(handler)
+        root.setLevel(level)
+
+
 def test_the_default_handler_writes_to_the_current_stderr() -> None:
     # Dramatiq points a worker process's sys.stderr at its log pipe after fork
     handler = LogHandler()

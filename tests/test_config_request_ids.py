@@ -16,7 +16,7 @@ log = logging.getLogger("tests.request_ids")
 def test_a_plain_caller_id_is_kept_and_anything_else_replaced() -> None:
     assert request_id_from("heroku-router-2f7c9a1b") == "heroku-router-2f7c9a1b"
     for sent in (None, "", "short", "with space 12345", "x" * 201, "id\nforged: line",
-                 "shpat_" + "é" * 10):  # fmt: skip
+                 "shpat_" + "é" * 10, "shpat_0123456789abcdef", "x-SHPCA_0123456789"):  # fmt: skip
         made = request_id_from(sent)
         assert made != sent and len(made) == 32 and made.isalnum()
 

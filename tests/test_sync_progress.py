@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from stores.freshness import counted_resources, latest_pass
 from sync.bulk.operations import Operation
 from sync.bulk.path import _after, choose
 from sync.bulk.runtime import BulkRuntime, BulkSpec
@@ -251,3 +252,18 @@ def test_the_job_view_leaves_out_delivery_plumbing_and_shows_the_phase(mock_mong
     # and the record itself keeps them for the workers
     stored = jobs.get(job["_id"])["resources"]["products"]
     assert stored["checkpoint"]["cursor"] == "opaque" and stored["delivery"] == "message-1"
+
+
+def test_a_skipped_resource_counts_again_once_a_run_of_it_starts(mock_mongo: Any) -> None:
+    # Given a resource skipped for a missing scope, after a complete pass long ago
+    state = SyncState(mock_mongo.store)
+    state.completed("themedatas", "full", NOW - timedelta(days=3), "old-job")
+    state.skipped("themedatas", "missing access scope read_themes")
+    assert state.get("themedatas")["skippedFor"]
+    # When the scope is back and a run starts (whether it then completes or keeps failing)
+    state.started("themedatas", "incremental", NOW)
+    # Then it counts for freshness again, from its last complete pass
+    assert "skippedFor" not in state.get("themedatas")
+    assert "themedatas" in counted_resources({"themedatas": state.get("themedatas")})
+    last = latest_pass(state.get("themedatas"))
+    assert last is not None and last.replace(tzinfo=UTC) == NOW - timedelta(days=3)

@@ -55,6 +55,10 @@ class SyncState:
         self._state.update_one({"_id": resource}, {"$set": {SKIPPED_FIELD: reason}}, upsert=True)
 
     def started(self, resource: str, mode: str, at: datetime) -> None:
+        """A run began (it was not skipped): the resource counts for freshness again, from
+        its last complete pass, so runs that now fail every time show as lag."""
         self._state.update_one(
-            {"_id": resource}, {"$set": {f"last{mode.title()}StartedAt": at}}, upsert=True
+            {"_id": resource},
+            {"$set": {f"last{mode.title()}StartedAt": at}, "$unset": {SKIPPED_FIELD: ""}},
+            upsert=True,
         )

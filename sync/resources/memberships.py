@@ -152,17 +152,23 @@ def forget_memberships(ctx: SyncContext, product_ids: list[str]) -> int:
 
 
 def _listed_in(ctx: SyncContext, product_ids: list[str]) -> dict[str, set[str]]:
-    """Per product, the stored collections listing it: two queries for the whole batch."""
-    wanted = set(product_ids)
+    """Per product, the stored collections listing it: two queries for the whole batch.
+
+    The intersection is made by the server: a member list (up to 20,000 ids inline, 10,000 a
+    chunk) never travels whole.
+    """
     listed: dict[str, set[str]] = {}
     sources = (
         (ctx.collection(COLLECTIONS), "_id"),
         (ctx.collection(SIDE_COLLECTION), "collectionId"),
     )
     for collection, owner in sources:
-        found = collection.find({"productIds": {"$in": product_ids}}, {owner: 1, "productIds": 1})
+        found = collection.aggregate([
+            {"$match": {"productIds": {"$in": product_ids}}},
+            {"$project": {owner: 1, "hits": {"$setIntersection": ["$productIds", product_ids]}}},
+        ])  # fmt: skip
         for document in found:
-            for product_id in wanted.intersection(document.get("productIds") or []):
+            for product_id in document.get("hits") or []:
                 listed.setdefault(product_id, set()).add(document[owner])
     return listed
 
