@@ -13,6 +13,7 @@ from io import StringIO
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import httpx
 import mongomock
 import pytest
 import redis
@@ -282,6 +283,22 @@ def fake() -> Iterator[FakeShopify]:
     server.serve()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="module")
+def own_fake() -> Iterator[FakeShopify]:
+    """A fake Shopify of the module's own, with default secrets (the fake's own tests)."""
+    server = FakeShopify()
+    server.serve(host="127.0.0.1", port=0)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def http() -> Iterator[httpx.Client]:
+    """A plain HTTP client for talking to a fake Shopify directly."""
+    with httpx.Client(timeout=10) as client:
+        yield client
 
 
 # --- webhook hostility fixtures ----------------------------------------------------------------

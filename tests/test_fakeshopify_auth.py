@@ -9,7 +9,6 @@ import itertools
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -28,17 +27,9 @@ _names = (f"auth{n}" for n in itertools.count(1))
 
 
 @pytest.fixture(scope="module")
-def fake() -> Iterator[FakeShopify]:
-    fake = FakeShopify()
-    server = fake.serve(host="127.0.0.1", port=0)
-    yield fake
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-def http() -> Iterator[httpx.Client]:
-    with httpx.Client(timeout=10) as client:
-        yield client
+def fake(own_fake: FakeShopify) -> FakeShopify:
+    """This module's own fake (default secrets), not the suite's signed one."""
+    return own_fake
 
 
 @pytest.fixture

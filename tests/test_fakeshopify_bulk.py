@@ -6,7 +6,6 @@ import itertools
 import json
 import threading
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -41,17 +40,9 @@ _names = (f"bulk{n}" for n in itertools.count(1))
 
 
 @pytest.fixture(scope="module")
-def fake() -> Iterator[FakeShopify]:
-    fake = FakeShopify()
-    fake.serve(host="127.0.0.1", port=0)
-    yield fake
-    fake.stop()
-
-
-@pytest.fixture(scope="module")
-def http() -> Iterator[httpx.Client]:
-    with httpx.Client(timeout=10) as client:
-        yield client
+def fake(own_fake: FakeShopify) -> FakeShopify:
+    """This module's own fake (default secrets), not the suite's signed one."""
+    return own_fake
 
 
 @pytest.fixture
