@@ -11,7 +11,7 @@ from bson.raw_bson import RawBSONDocument
 from pymongo import IndexModel
 from pymongo.collection import Collection
 from pymongo.database import Database
-from pymongo.errors import PyMongoError
+from pymongo.errors import BulkWriteError, CollectionInvalid, PyMongoError
 
 from stores.archive_format import ArchiveManifest, entry_name, read_entry
 from stores.errors import ArchiveError
@@ -21,6 +21,7 @@ from stores.naming import SYNC_JOBS
 INSERT_BATCH_DOCUMENTS = 1000
 INSERT_BATCH_BYTES = 8 * 1024 * 1024
 INTERRUPTED = "interrupted: the store was restored from an archive taken while it ran"
+DUPLICATE_KEY = 11000
 
 
 def write_collections(
@@ -29,16 +30,30 @@ def write_collections(
     manifest: ArchiveManifest,
 ) -> None:
     """Create each collection with its options, insert its documents (checked against the
-    manifest as they stream), then build its indexes (faster after the data)."""
+    manifest as they stream), then build its indexes (faster after the data).
+
+    A sync still writing to the store (`import --replace --force`, or the clock starting one
+    during a long import) may create a collection or a document first: the archive wins.
+    """
     for name, entry in manifest.collections.items():
         try:
-            collection = target.create_collection(name, **entry.options)
+            collection = _create(target, name, entry.options)
             _insert_all(collection, read_entry(archive, entry_name(name), entry))
             if entry.indexes:
                 collection.create_indexes([_index_model(spec.key, spec.name, spec.options)
                                            for spec in entry.indexes])  # fmt: skip
         except PyMongoError as error:
             raise ArchiveError(f"cannot restore collection {name!r}: {error}") from None
+
+
+def _create(
+    target: Database[RawBSONDocument], name: str, options: dict[str, Any]
+) -> Collection[RawBSONDocument]:
+    try:
+        return target.create_collection(name, **options)
+    except CollectionInvalid:  # a writer beside the import made it first
+        target.drop_collection(name)
+        return target.create_collection(name, **options)
 
 
 def _insert_all(collection: Collection[RawBSONDocument], documents: Iterable[bytes]) -> None:
@@ -48,10 +63,23 @@ def _insert_all(collection: Collection[RawBSONDocument], documents: Iterable[byt
         batch.append(RawBSONDocument(document))
         size += len(document)
         if len(batch) >= INSERT_BATCH_DOCUMENTS or size >= INSERT_BATCH_BYTES:
-            collection.insert_many(batch, bypass_document_validation=True)
+            _insert(collection, batch)
             batch, size = [], 0
     if batch:
-        collection.insert_many(batch, bypass_document_validation=True)
+        _insert(collection, batch)
+
+
+def _insert(collection: Collection[RawBSONDocument], batch: list[RawBSONDocument]) -> None:
+    """Insert the batch; a document a writer beside the import put first is replaced."""
+    try:
+        collection.insert_many(batch, ordered=False, bypass_document_validation=True)
+    except BulkWriteError as error:
+        failed = error.details.get("writeErrors") or []
+        if not failed or any(item.get("code") != DUPLICATE_KEY for item in failed):
+            raise
+        for item in failed:
+            document = batch[item["index"]]
+            collection.replace_one({"_id": document["_id"]}, document, upsert=True)
 
 
 def _index_model(key: list[tuple[str, Any]], name: str, options: dict[str, Any]) -> IndexModel:

@@ -144,6 +144,31 @@ def test_a_store_being_synced_is_replaced_only_with_force(
     assert_identical_databases(real_mongo, "src", "other")
 
 
+def test_a_sync_writing_beside_a_forced_import_loses_to_the_archive(
+    real_mongo: MongoClient[Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given an archive, and a sync still writing to the store while it is replaced (--force):
+    # it made `_syncjobs` before the import reached it, and a product just after the import
+    # created `products`
+    build_store(real_mongo)
+    export_store(real_mongo, "src", tmp_path / "src.zip", version="1")
+    real_create = archive_import._create
+
+    def racing_create(target: Any, name: str, options: dict[str, Any]) -> Any:
+        if name == "_syncjobs":
+            real_mongo.other["_syncjobs"].insert_one({"_id": "live", "status": "running"})
+        created = real_create(target, name, options)
+        if name == "products":
+            real_mongo.other.products.insert_one({"_id": "gid://shopify/Product/3", "title": "x"})
+        return created
+
+    monkeypatch.setattr(archive_import, "_create", racing_create)
+    # When the archive is imported over it
+    import_store(real_mongo, tmp_path / "src.zip", as_client_key="other", replace=True, force=True)
+    # Then the import completes and the store is the archive's, to the byte
+    assert_identical_databases(real_mongo, "src", "other")
+
+
 def _flip_byte(path: Path) -> None:
     data = bytearray(path.read_bytes())
     data[len(data) // 3] ^= 0xFF  # inside the compressed data of a collection entry

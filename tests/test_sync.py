@@ -271,6 +271,18 @@ def test_a_lock_left_by_an_ended_job_is_taken_over(services: Any) -> None:
     assert services.coordinator.lock_owner("mystore", "products") == launch.job["_id"]
 
 
+def test_a_superseded_run_whose_job_is_gone_lets_its_lock_go(services: Any) -> None:
+    from sync.orchestration.runner import _unlock_if_ended
+
+    # Given a run's lock, and its job gone with the store database (an import replaced it)
+    _add_client(services)
+    assert services.coordinator.lock("mystore", "products", "gone-job")
+    jobs = JobStore(services.databases.get("mystore"))
+    # When the run learns it was superseded, Then the lock is released at once
+    _unlock_if_ended(services, jobs, "mystore", "gone-job", "products")
+    assert services.coordinator.lock_owner("mystore", "products") is None
+
+
 def test_a_job_whose_messages_were_lost_is_revived_then_given_up(services: Any) -> None:
     from datetime import timedelta
 

@@ -199,7 +199,7 @@ def _run_locked(
         return Outcome.CONTINUE
     except Superseded:
         log.info("%s %s: run taken over by another delivery", client_key, resource)
-        _unlock_if_ended(services, jobs, job_id, resource)
+        _unlock_if_ended(services, jobs, client_key, job_id, resource)
         return Outcome.DONE  # the other delivery carries on (and sends what follows)
     except StoreCircuitOpen as error:
         jobs.note(job_id, **{f"resources.{resource}.error": f"waiting: {error.message}"})
@@ -235,11 +235,14 @@ def _run_locked(
     return _end(services, jobs, job_id, resource, "completed", None)
 
 
-def _unlock_if_ended(services: SyncServices, jobs: JobStore, job_id: str, resource: str) -> None:
-    """A stale delivery's heartbeat may have taken the lock again after the run ended."""
+def _unlock_if_ended(
+    services: SyncServices, jobs: JobStore, client_key: str, job_id: str, resource: str
+) -> None:
+    """A stale delivery's heartbeat may have taken the lock again after the run ended; a job
+    gone with its store database (an import replaced it) must not hold it for hours."""
     job = jobs.find(job_id)
-    if job is not None and job["resources"][resource]["status"] in TERMINAL:
-        services.coordinator.unlock(job["clientKey"], resource, job_id)
+    if job is None or job["resources"][resource]["status"] in TERMINAL:
+        services.coordinator.unlock(client_key, resource, job_id)
 
 
 def _drop_if_purged(services: SyncServices, client_key: str) -> None:
