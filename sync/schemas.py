@@ -60,7 +60,9 @@ class ResourceProgress(BaseModel):
     durationSeconds: float | None = None
     etaSeconds: float | None = Field(default=None, ge=0, description="Estimated time left")
     phase: str | None = Field(
-        default=None, description="While running: the step under way (main, deletions, listing)"
+        default=None,
+        description="While running: the step under way (main, deletions, listing; for a bulk "
+        "run export requested, export running, reading export, refetching)",
     )
     activeAt: datetime | None = Field(default=None, description="When the run last moved")
 

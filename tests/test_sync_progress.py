@@ -249,6 +249,11 @@ def test_the_job_view_leaves_out_delivery_plumbing_and_shows_the_phase(mock_mong
     assert not {"_id", "messageId", "sentAt"} & set(view), view
     assert run["phase"] == "main" and run["activeAt"] is not None and "etaSeconds" in run
     assert "phase" not in view["resources"]["media"]
+    # and a bulk run's phase is its export's stage
+    bulk = {"status": "running", "checkpoint": {"phase": None, "bulk": {"stage": "ingest"}}}
+    assert public_job({**job, "resources": {"products": bulk}})["resources"]["products"][
+        "phase"
+    ] == "reading export"
     # and the record itself keeps them for the workers
     stored = jobs.get(job["_id"])["resources"]["products"]
     assert stored["checkpoint"]["cursor"] == "opaque" and stored["delivery"] == "message-1"

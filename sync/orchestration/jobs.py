@@ -230,10 +230,22 @@ def public_job(job: MongoDocument, estimate: dict[str, Any] | None = None) -> Mo
     return view
 
 
+# A bulk run's stage (sync.bulk.path) as the phase an operator reads.
+_BULK_PHASES = {
+    "start": "export requested",
+    "requesting": "export requested",
+    "running": "export running",
+    "ingest": "reading export",
+    "refetch": "refetching",
+}
+
+
 def _public_run(run: MongoDocument) -> MongoDocument:
     """A resource run without its delivery plumbing; `phase` while it is under way."""
     view = {key: value for key, value in run.items() if key not in _RUN_INTERNALS}
-    phase = (run.get("checkpoint") or {}).get("phase")
+    checkpoint = run.get("checkpoint") or {}
+    stage = (checkpoint.get("bulk") or {}).get("stage")
+    phase = checkpoint.get("phase") or _BULK_PHASES.get(str(stage))
     if phase is not None and run.get("status") not in TERMINAL:
         view["phase"] = phase
     return view
