@@ -165,6 +165,18 @@ def test_a_bulk_export_being_prepared_uses_the_stores_earlier_pace() -> None:
     assert estimate_job(late, history, parallel=2, now=NOW)["etaSeconds"] == 10
 
 
+def test_a_first_sync_with_most_runs_of_unknown_size_is_not_nearly_done() -> None:
+    # Given a first sync (no history): two runs of known size done, five of unknown size on
+    job = _job(
+        products=_run("completed", seen=50, expected=50),
+        collections=_run("completed", seen=8, expected=8),
+        **{name: _run(seen=3)
+           for name in ("blogs", "articles", "themedatas", "media", "discounts")},  # fmt: skip
+    )
+    # Then the job is about two sevenths done, as the resources say, not 99 %
+    assert estimate_job(job, {}, parallel=2, now=NOW)["progress"] == round(58 / (58 + 5 * 29), 4)
+
+
 def test_unknown_sizes_use_the_last_run_and_never_show_done_early() -> None:
     # Given themes of unknown size, running, with no earlier run, and products done
     job = _job(
@@ -172,7 +184,8 @@ def test_unknown_sizes_use_the_last_run_and_never_show_done_early() -> None:
         themedatas=_run(seen=0, startedAt=NOW - timedelta(seconds=5)),
     )
     estimate = estimate_job(job, {}, parallel=2, now=NOW)
-    assert estimate["progress"] == 0.99 and estimate["etaSeconds"] is None
+    # Then the themes weigh as a typical run of the job (10), none done: half, not 99 %
+    assert estimate["progress"] == 0.5 and estimate["etaSeconds"] is None
     # With an earlier run of 3 themes in 6 s, their size and pace are known
     history = _history("themedatas", paged=0.5, seen=3)
     assert estimate_job(job, history, parallel=2, now=NOW)["etaSeconds"] == 1

@@ -173,14 +173,21 @@ def estimate_job(
 
 
 def _fraction(job: MongoDocument, runs: dict[str, RunEstimate]) -> float:
-    """Documents done over documents to reach, across the job's resources."""
+    """Documents done over documents to reach, across the job's resources.
+
+    A run of unknown size still to finish (a first sync of themes) weighs as much as a typical
+    run of the job, none of it done: without it, a job whose known runs were done showed 99 %
+    while most of its resources had not started.
+    """
     if job["status"] == "completed":
         return 1.0
     finished = all(run.finished for run in runs.values())
-    weight = sum(run.target or 0 for run in runs.values())
+    known = [run.target for run in runs.values() if run.target is not None]
+    typical = sum(known) / len(known) if known else 0.0
+    weight = sum(typical if run.target is None else run.target for run in runs.values())
     if weight == 0:
         return 1.0 if finished else 0.0
-    # A run of unknown size, or a sweep after the last page, is still work: never 100 % early.
+    # A sweep after the last page is still work: never 100 % early.
     ceiling = 1.0 if finished else UNFINISHED_CEILING
     return round(min(sum(run.done for run in runs.values()) / weight, ceiling), 4)
 
