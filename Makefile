@@ -39,9 +39,11 @@ lint: $(STAMP)
 
 # Most tests wait on processes and I/O, so two at once (one file per xdist worker, each with
 # its own SecantusDB, Redis and fake Shopify) halve the wall time; the timing-sensitive ones
-# (marked serial) run alone afterwards.
+# (marked serial) run alone afterwards. Files go out in the suite's order, the slowest first
+# (tests/conftest.py SLOWEST_FILES), so both workers finish together; xdist's own reorder
+# sends files with many tests first, which left the slow end-to-end files for the end.
 pytest: $(STAMP)
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/pytest -q -n 2 --dist loadfile -m "not serial"
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/pytest -q -n 2 --dist loadfile --no-loadscope-reorder -m "not serial"
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/pytest -q -m serial
 
 test: lint pytest
