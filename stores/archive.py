@@ -40,7 +40,7 @@ from stores.archive_format import (
     write_entry,
     write_manifest,
 )
-from stores.archive_import import end_interrupted_jobs, write_collections
+from stores.archive_import import LIVE_JOBS, end_interrupted_jobs, write_collections
 from stores.errors import ArchiveError, BadQuery
 from stores.naming import SYNC_JOBS, SYNC_STATE, database_name
 
@@ -244,7 +244,7 @@ def _check_target(client: MongoClient[Any], name: str, replace: bool) -> None:
 
 def _check_idle(store_db: Database[Any]) -> None:
     """A store being synced is not replaced under the sync's feet."""
-    busy = store_db[SYNC_JOBS].find_one({"status": {"$in": ["queued", "running"]}}, {"_id": 1})
+    busy = store_db[SYNC_JOBS].find_one(LIVE_JOBS, {"_id": 1})
     if busy is not None:
         raise ArchiveError(
             f"store database {store_db.name!r} has sync job {busy['_id']} queued or running: "

@@ -22,6 +22,8 @@ INSERT_BATCH_DOCUMENTS = 1000
 INSERT_BATCH_BYTES = 8 * 1024 * 1024
 INTERRUPTED = "interrupted: the store was restored from an archive taken while it ran"
 DUPLICATE_KEY = 11000
+# Jobs whose messages may still be at work on the store.
+LIVE_JOBS = {"status": {"$in": ["queued", "running"]}}
 
 
 def write_collections(
@@ -94,7 +96,7 @@ def end_interrupted_jobs(store_db: Database[Any]) -> int:
     under the exported clientKey.
     """
     result = store_db[SYNC_JOBS].update_many(
-        {"status": {"$in": ["queued", "running"]}},
+        LIVE_JOBS,
         {"$set": {"status": "failed", "error": INTERRUPTED, "finishedAt": datetime.now(UTC)}},
     )
     return result.modified_count

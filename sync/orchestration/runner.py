@@ -93,10 +93,7 @@ def _skip(
     services: SyncServices, jobs: JobStore, job: MongoDocument, resource: str, scope: str
 ) -> None:
     """A resource whose access scope the store did not grant: skipped, naming the scope."""
-    services.coordinator.unlock(job["clientKey"], resource, job["_id"])
-    reason = f"missing access scope {scope}"
-    SyncState(services.databases.get(job["clientKey"])).skipped(resource, reason)
-    jobs.resource_finished(job["_id"], resource, "skipped", reason)
+    _end(services, jobs, job["_id"], resource, "skipped", f"missing access scope {scope}")
 
 
 def fail_job(services: SyncServices, jobs: JobStore, job: MongoDocument, message: str) -> None:

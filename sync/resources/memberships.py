@@ -22,6 +22,7 @@ from typing import Any
 
 from pymongo.errors import DuplicateKeyError
 
+from stores.list_layout import MEMBERS
 from stores.naming import MEMBERSHIP_STATE as STATE
 from sync.errors import ShopifyQueryError
 from sync.orchestration.context import SyncContext
@@ -132,11 +133,18 @@ def apply_membership(ctx: SyncContext, product_id: str, now_in: set[str]) -> int
     return changes
 
 
+# Where member lists are kept, and which field names the collection there: inline lists on
+# the collection itself, spilled chunks beside it (stores/list_layout.py).
+_LISTS = ((COLLECTIONS, "_id"), (SIDE_COLLECTION, MEMBERS.owner_field))
+
+
 def stored_memberships(ctx: SyncContext, product_id: str) -> set[str]:
     """Every stored collection that lists the product, inline or spilled."""
-    inline = ctx.collection(COLLECTIONS).find({"productIds": product_id}, {"_id": 1})
-    spilled = ctx.collection(SIDE_COLLECTION).find({"productIds": product_id}, {"collectionId": 1})
-    return {found["_id"] for found in inline} | {found["collectionId"] for found in spilled}
+    return {
+        found[owner]
+        for name, owner in _LISTS
+        for found in ctx.collection(name).find({MEMBERS.field: product_id}, {owner: 1})
+    }
 
 
 def forget_memberships(ctx: SyncContext, product_ids: list[str]) -> int:
@@ -158,14 +166,11 @@ def _listed_in(ctx: SyncContext, product_ids: list[str]) -> dict[str, set[str]]:
     chunk) never travels whole.
     """
     listed: dict[str, set[str]] = {}
-    sources = (
-        (ctx.collection(COLLECTIONS), "_id"),
-        (ctx.collection(SIDE_COLLECTION), "collectionId"),
-    )
-    for collection, owner in sources:
-        found = collection.aggregate([
-            {"$match": {"productIds": {"$in": product_ids}}},
-            {"$project": {owner: 1, "hits": {"$setIntersection": ["$productIds", product_ids]}}},
+    members = f"${MEMBERS.field}"
+    for name, owner in _LISTS:
+        found = ctx.collection(name).aggregate([
+            {"$match": {MEMBERS.field: {"$in": product_ids}}},
+            {"$project": {owner: 1, "hits": {"$setIntersection": [members, product_ids]}}},
         ])  # fmt: skip
         for document in found:
             for product_id in document.get("hits") or []:
