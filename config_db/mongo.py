@@ -12,6 +12,8 @@ from pymongo.database import Database
 from config_db.settings import Settings
 
 APPCONFIG_DB = "appconfig"
+# MongoDB's error code for an insert or upsert that met an existing unique key.
+DUPLICATE_KEY = 11000
 
 MongoDocument = dict[str, Any]
 

@@ -13,6 +13,7 @@ from pymongo.collection import Collection
 from pymongo.database import Database
 from pymongo.errors import BulkWriteError, CollectionInvalid, PyMongoError
 
+from config_db.mongo import DUPLICATE_KEY
 from stores.archive_format import ArchiveManifest, entry_name, read_entry
 from stores.errors import ArchiveError
 from stores.naming import SYNC_JOBS
@@ -21,7 +22,6 @@ from stores.naming import SYNC_JOBS
 INSERT_BATCH_DOCUMENTS = 1000
 INSERT_BATCH_BYTES = 8 * 1024 * 1024
 INTERRUPTED = "interrupted: the store was restored from an archive taken while it ran"
-DUPLICATE_KEY = 11000
 # Jobs whose messages may still be at work on the store.
 LIVE_JOBS = {"status": {"$in": ["queued", "running"]}}
 

@@ -33,10 +33,9 @@ from pymongo.errors import (
     WTimeoutError,
 )
 
-from config_db.mongo import MongoDocument
+from config_db.mongo import DUPLICATE_KEY, MongoDocument
 from webhooks.errors import PayloadRefused, PayloadTooLarge
 
-DUPLICATE_KEY = 11000
 MAX_BATCH = 128
 POLL_SECONDS = 0.005  # how often a waiting thread checks whether it should write
 MAX_DOCUMENT_BYTES = 16 * 1024 * 1024  # MongoDB's BSON document limit

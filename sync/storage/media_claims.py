@@ -12,12 +12,11 @@ from typing import Any
 from pymongo.database import Database
 from pymongo.errors import BulkWriteError
 
-from config_db.mongo import MongoDocument
+from config_db.mongo import DUPLICATE_KEY, MongoDocument
 from stores.naming import MEDIA_CLAIMS
 
 # A claim older than this was left by a crash: another run may take it.
 CLAIM_TTL_SECONDS = 15 * 60.0
-DUPLICATE_KEY = 11000
 
 
 def claim(

@@ -11,12 +11,11 @@ from pymongo import UpdateMany, UpdateOne
 from pymongo.collection import Collection
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
-from config_db.mongo import MongoDocument
+from config_db.mongo import DUPLICATE_KEY, MongoDocument
 from stores.naming import HASH_FIELD, RUN_FIELD, WRITTEN_FIELD
 from sync.storage.documents import content_hash
 
 log = logging.getLogger(__name__)
-DUPLICATE_KEY = 11000
 
 
 @dataclass
